@@ -1,0 +1,41 @@
+# Set-up contract: a fresh machine with Python 3.11 and pip. `make demo` and `make test` do the rest.
+SHELL := /bin/bash
+.SHELLFLAGS := -o pipefail -ec
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+PACKAGES := core vqvae choice2vec arc detector vizwatch
+STAMP := $(VENV)/.installed
+# torch/torchvision wheels lie on this machine's disk; pip finds them (uv would download GBs)
+PINS := torch==2.14.1 torchvision==0.29.1
+PYTEST_WORKERS ?= 2
+
+.PHONY: install demo test test-fast lint bench clean
+
+$(STAMP): $(foreach p,$(PACKAGES),packages/$(p)/pyproject.toml) requirements-dev.txt Makefile
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --disable-pip-version-check $(PINS) -r requirements-dev.txt \
+		-e 'packages/core[torch,jax,tensorboard]' $(foreach p,$(filter-out core,$(PACKAGES)),-e packages/$(p)) 2> >(grep -v 'is ignored: it is neither a file nor a directory' >&2)
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: install
+	$(BIN)/core example-train --root demo_runs/example --epochs 6
+	$(BIN)/core list-checkpoints demo_runs
+
+test: install
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
+
+test-fast: install
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) -m "not slow" $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/ruff check packages tests bench
+	$(BIN)/python -m pytest -q tests/core/test_layering.py
+
+bench: install
+	$(BIN)/python bench/run_all.py
+
+clean:
+	rm -rf $(VENV) demo_runs bench_out .pytest_cache

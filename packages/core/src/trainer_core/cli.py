@@ -1,0 +1,233 @@
+"""The ``core`` command: list, show, verify and prune checkpoints of every package; plugins."""
+
+from __future__ import annotations
+
+import os
+from functools import cached_property
+from typing import Any
+
+import click
+
+from trainer_core.cli_support import TrainerGroup, echo_json, format_value, human_size, human_time, render_table
+from trainer_core.errors import UsageError
+from trainer_core.layouts import CheckpointInfo
+from trainer_core.plugins import Registry, TrainerPluginManager, collect_registry, get_plugin_manager, implemented_hooks
+
+SORT_FIELDS = ("path", "package", "kind", "step", "epoch", "size", "modified", "status")
+
+
+class CoreContext:
+    def __init__(self, pm: TrainerPluginManager) -> None:
+        self.pm = pm
+
+    @cached_property
+    def registry(self) -> Registry:
+        registry = collect_registry(self.pm)
+        for problem in registry.problems:
+            click.echo(f"warning: {problem}", err=True)
+        return registry
+
+
+def _display_path(path: str) -> str:
+    rel = os.path.relpath(path)
+    return path if rel.startswith("..") else rel
+
+
+def _sort_key(field: str):
+    if field in SORT_FIELDS:
+        def key(c: CheckpointInfo) -> Any:
+            value = getattr(c, field)
+            return (value is None, value if value is not None else 0)
+        return key
+
+    def metric_key(c: CheckpointInfo) -> Any:
+        value = c.metrics.get(field)
+        return (not isinstance(value, (int, float)), value if isinstance(value, (int, float)) else 0)
+
+    return metric_key
+
+
+def _position(c: CheckpointInfo) -> str:
+    if c.epoch is None and c.step is None:
+        return "-"
+    return f"{'-' if c.epoch is None else c.epoch}/{'-' if c.step is None else c.step}"
+
+
+def _headline(c: CheckpointInfo) -> str:
+    return " ".join(f"{k}={format_value(v)}" for k, v in c.headline_metrics().items()) or "-"
+
+
+def build_cli(pm: TrainerPluginManager | None = None) -> click.Group:
+    """The ``core`` group with core's commands and every plugin's ``register_commands``."""
+    pm = pm if pm is not None else get_plugin_manager()
+
+    @click.group(cls=TrainerGroup, context_settings={"help_option_names": ["-h", "--help"]})
+    @click.version_option(package_name="trainer-core", prog_name="core")
+    @click.pass_context
+    def cli(ctx: click.Context) -> None:
+        """Checkpoints, metrics and plugins shared by every trainer of the monorepo.
+
+        Every package registers its checkpoint layouts through the `trainer_core` entry points,
+        so the commands below work across packages and read metadata only (no weights).
+        """
+        ctx.obj = CoreContext(pm)
+
+    @cli.command("list-checkpoints")
+    @click.argument("paths", nargs=-1, type=click.Path())
+    @click.option("--package", "-p", help="Only checkpoints of this package (e.g. spinlock-vqvae).")
+    @click.option("--sort", "sort_field", default="path", show_default=True, help=f"Sort by one of {', '.join(SORT_FIELDS)} or a metric name.")
+    @click.option("--reverse", is_flag=True, help="Reverse the sort order.")
+    @click.option("--json", "as_json", is_flag=True, help="Print a JSON list instead of a table.")
+    @click.pass_obj
+    def list_checkpoints(obj: CoreContext, paths: tuple[str, ...], package: str | None, sort_field: str, reverse: bool, as_json: bool) -> None:
+        """List checkpoints under PATHS (default: the current directory), across packages.
+
+        Reads manifests only: nothing is loaded or unpickled. Status is ok, incomplete (a save
+        that never finished) or corrupt (files missing or of the wrong size; run `core verify`
+        for a full hash check).
+        """
+        from trainer_core.discovery import find_checkpoints
+
+        found = find_checkpoints(paths or (".",), obj.registry.layouts, package)
+        found.sort(key=_sort_key(sort_field), reverse=reverse)
+        if as_json:
+            echo_json([c.to_json() for c in found])
+            return
+        if not found:
+            click.echo(f"no checkpoints found under {', '.join(paths or ('.',))}", err=True)
+            return
+        rows = [(c.package, c.kind, _display_path(c.path), _position(c), _headline(c), human_size(c.size), human_time(c.modified), c.status) for c in found]
+        click.echo(render_table(("PACKAGE", "KIND", "PATH", "EPOCH/STEP", "METRICS", "SIZE", "MODIFIED", "STATUS"), rows))
+        bad = sum(c.status != "ok" for c in found)
+        click.echo(f"{len(found)} checkpoint(s)" + (f", {bad} not ok (see `core show PATH`)" if bad else ""), err=True)
+
+    @cli.command()
+    @click.argument("path", type=click.Path())
+    @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+    @click.pass_obj
+    def show(obj: CoreContext, path: str, as_json: bool) -> None:
+        """Everything known about one checkpoint, without loading its weights."""
+        from trainer_core.discovery import describe_path
+
+        info = describe_path(path, obj.registry.layouts)
+        if as_json:
+            echo_json(info.to_json())
+            return
+        click.echo(f"path:         {info.path}")
+        for label, value in (("package", info.package), ("layout", info.layout), ("kind", info.kind), ("epoch", info.epoch), ("step", info.step),
+                             ("status", info.status), ("size", human_size(info.size)), ("created", info.created), ("config hash", info.config_hash)):
+            click.echo(f"{label + ':':<13} {'-' if value is None else value}")
+        for problem in info.problems:
+            click.echo(f"problem:      {problem}")
+        if info.metrics:
+            click.echo("metrics:")
+            for k, v in info.metrics.items():
+                click.echo(f"  {k}: {format_value(v)}")
+        if info.files:
+            click.echo("files:")
+            for name, entry in info.files.items():
+                click.echo(f"  {name}  {human_size(entry.get('size'))}  sha256 {str(entry.get('sha256'))[:16]}…")
+        if info.library_versions:
+            click.echo("libraries:    " + ", ".join(f"{k} {v}" for k, v in info.library_versions.items()))
+        if info.extra:
+            click.echo("extra:")
+            for k, v in info.extra.items():
+                click.echo(f"  {k}: {v}")
+
+    @cli.command()
+    @click.argument("paths", nargs=-1, required=True, type=click.Path())
+    @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+    @click.pass_context
+    def verify(ctx: click.Context, paths: tuple[str, ...], as_json: bool) -> None:
+        """Check sizes and sha256 of every file against the manifest; exit 1 if any is bad.
+
+        A directory that is not itself a checkpoint is searched for checkpoints.
+        """
+        from trainer_core.checkpoint import verify_checkpoint
+        from trainer_core.discovery import find_checkpoints
+
+        results = []
+        for path in paths:
+            for found in find_checkpoints([path], ctx.obj.registry.layouts):
+                results.append(verify_checkpoint(found.path) if found.manifest_path else found)
+        if as_json:
+            echo_json([{"path": r.path, "status": r.status, "problems": r.problems} for r in results])
+        else:
+            for r in results:
+                if r.status == "ok":
+                    click.echo(f"ok       {_display_path(r.path)}")
+                else:
+                    for problem in r.problems or ["not a complete checkpoint"]:
+                        click.echo(f"{r.status:<8} {_display_path(r.path)}: {problem}")
+        if not results:
+            raise UsageError(f"no checkpoints found under {', '.join(paths)}")
+        bad = [r for r in results if r.status != "ok"]
+        if bad:
+            if not as_json:
+                click.echo(f"error: {len(bad)} of {len(results)} checkpoint(s) failed verification", err=True)
+            ctx.exit(1)
+
+    @cli.command()
+    @click.argument("path", type=click.Path(exists=True, file_okay=False))
+    @click.option("--keep-last", type=click.IntRange(min=0), default=None, help="Keep the N most recent (by recorded step).")
+    @click.option("--keep-best", type=click.IntRange(min=0), default=0, show_default=True, help="Keep the K best by --metric.")
+    @click.option("--metric", help="Metric to rank by, or a combination like 'recon + 0.1*ortho'.")
+    @click.option("--mode", type=click.Choice(["min", "max"]), default="min", show_default=True)
+    @click.option("--protect", multiple=True, type=click.Path(), help="A checkpoint never to delete (repeatable).")
+    @click.option("--dry-run", is_flag=True, help="Only say what would be deleted.")
+    @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+    def prune(path: str, keep_last: int | None, keep_best: int, metric: str | None, mode: str, protect: tuple[str, ...], dry_run: bool, as_json: bool) -> None:
+        """Delete old checkpoints directly inside PATH (one run directory).
+
+        The newest and the best checkpoint are always kept; only checkpoints written by core
+        (with a manifest) are ever deleted, and nothing outside PATH is touched.
+        """
+        from trainer_core.checkpoint import delete_checkpoint, list_committed
+        from trainer_core.retention import RetentionPolicy
+
+        if keep_last is None and not keep_best:
+            raise UsageError("say what to keep: --keep-last N and/or --keep-best K --metric NAME")
+        policy = RetentionPolicy(keep_last=keep_last, keep_best=keep_best, metric=metric, mode=mode, protected={os.path.abspath(p) for p in protect})
+        committed = list_committed(path)
+        doomed = policy.select_for_deletion(committed)
+        if not dry_run:
+            for info in doomed:
+                delete_checkpoint(info)
+        if as_json:
+            echo_json({"deleted" if not dry_run else "would_delete": [c.path for c in doomed], "kept": [c.path for c in committed if c not in doomed and c.status == "ok"]})
+            return
+        verb = "would delete" if dry_run else "deleted"
+        for info in doomed:
+            click.echo(f"{verb}  {_display_path(info.path)}  (step {info.step})")
+        click.echo(f"{verb} {len(doomed)}, kept {sum(c.status == 'ok' for c in committed) - len(doomed)}", err=True)
+
+    @cli.command()
+    @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+    @click.pass_obj
+    def plugins(obj: CoreContext, as_json: bool) -> None:
+        """Installed plugins: distribution, version, layouts, config schemas, sinks, hooks."""
+        registry = obj.registry
+        entries = []
+        for name, plugin in obj.pm.list_name_plugin():
+            dist, version = obj.pm.distributions.get(name, ("-", "-"))
+            owned = {kind: sorted(item for (k, item), owner in registry.owners.items() if owner == name and k == kind) for kind in ("layout", "schema", "sink")}
+            entries.append({"name": name, "distribution": dist, "version": version, "layouts": owned["layout"], "config_schemas": owned["schema"],
+                            "sinks": owned["sink"], "hooks": implemented_hooks(obj.pm, plugin)})
+        failures = [{"name": n, "error": e} for n, e in obj.pm.failures.items()]
+        if as_json:
+            echo_json({"plugins": entries, "failed": failures})
+            return
+        for e in entries:
+            click.echo(f"{e['name']}  ({e['distribution']} {e['version']})")
+            for label in ("layouts", "config_schemas", "sinks", "hooks"):
+                if e[label]:
+                    click.echo(f"    {label.replace('_', ' ')}: {', '.join(e[label])}")
+        for f in failures:
+            click.echo(f"{f['name']}  FAILED: {f['error']}")
+
+    pm.hook.register_commands(cli=cli)
+    return cli
+
+
+def main() -> None:
+    build_cli().main(prog_name="core")

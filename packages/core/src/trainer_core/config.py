@@ -1,0 +1,165 @@
+"""Typed configs: JSON/YAML files plus CLI overrides, validated, defaults filled, hashed.
+
+A package declares its schema as a pydantic model deriving from :class:`TrainerConfig` (field
+defaults are the defaults) and registers it through ``register_config_schemas``. Errors are one
+line naming the key or file, with a close-match suggestion, and map to exit code 2.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Mapping, TypeVar
+
+import pydantic
+from pydantic import BaseModel, ConfigDict
+
+from trainer_core.atomic import atomic_write_bytes
+from trainer_core.errors import ConfigError
+
+C = TypeVar("C", bound="TrainerConfig")
+FORMATS = {".json": "json", ".yaml": "yaml", ".yml": "yaml"}
+
+
+class TrainerConfig(BaseModel):
+    """Base of every config schema: unknown keys are errors; assignments are validated."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+@dataclass(frozen=True)
+class ConfigSchema:
+    """A registered config format: ``name`` (e.g. ``vqvae``), its model and readable formats."""
+
+    name: str
+    model: type[TrainerConfig]
+    formats: tuple[str, ...] = ("json", "yaml")
+    description: str = ""
+
+
+def read_config_file(path: str | os.PathLike, formats: Iterable[str] = ("json", "yaml")) -> dict[str, Any]:
+    path = Path(path)
+    fmt = FORMATS.get(path.suffix.lower())
+    if fmt is None or fmt not in formats:
+        raise ConfigError(f"{path}: unsupported config format {path.suffix!r}; use one of {', '.join('.' + f for f in formats)}")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path} (check the path, or omit --config to use the defaults)") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+    try:
+        if fmt == "json":
+            data = json.loads(text) if text.strip() else {}
+        else:
+            import yaml
+
+            data = yaml.safe_load(text) or {}
+    except (ValueError, Exception) as exc:  # json.JSONDecodeError, yaml.YAMLError
+        line = getattr(exc, "lineno", None) or getattr(getattr(exc, "problem_mark", None), "line", None)
+        where = f" near line {line + (0 if fmt == 'json' else 1)}" if line is not None else ""
+        raise ConfigError(f"{path}: not valid {fmt.upper()}{where}: {str(exc).splitlines()[0]}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping of keys to values, not {type(data).__name__}")
+    return data
+
+
+def parse_override(item: str) -> tuple[list[str], Any]:
+    """``a.b=3`` -> (["a", "b"], 3); values are parsed as YAML scalars/lists."""
+    if "=" not in item:
+        raise ConfigError(f"override {item!r} must look like key=value (e.g. learning_rate=0.001)")
+    key, raw = item.split("=", 1)
+    import yaml
+
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        value = raw
+    return key.strip().split("."), value
+
+
+def _set_path(data: dict[str, Any], keys: list[str], value: Any) -> None:
+    for key in keys[:-1]:
+        data = data.setdefault(key, {})
+        if not isinstance(data, dict):
+            raise ConfigError(f"cannot set {'.'.join(keys)}: {key} is not a section")
+    data[keys[-1]] = value
+
+
+def _suggest(name: str, choices: Iterable[str]) -> str:
+    close = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def _fields_at(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
+    current: Any = model
+    for part in loc[:-1]:
+        field = getattr(current, "model_fields", {}).get(part)
+        annotation = getattr(field, "annotation", None)
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            return []
+        current = annotation
+    return list(getattr(current, "model_fields", {}))
+
+
+def _describe_error(model: type[BaseModel], err: dict[str, Any], source: str) -> str:
+    loc = tuple(p for p in err["loc"] if not isinstance(p, int)) or ("<root>",)
+    key = ".".join(str(p) for p in err["loc"])
+    if err["type"] == "extra_forbidden":
+        return f"{source}: unknown key '{key}'{_suggest(str(loc[-1]), _fields_at(model, loc))}; valid keys: {', '.join(_fields_at(model, loc))}"
+    if err["type"] == "missing":
+        return f"{source}: missing required key '{key}'"
+    return f"{source}: key '{key}': {err['msg'].lower()} (got {err.get('input')!r})"
+
+
+def load_config(
+    schema: type[C],
+    path: str | os.PathLike | None = None,
+    overrides: Mapping[str, Any] | Iterable[str] | None = None,
+) -> C:
+    """Read ``path`` (optional), apply overrides (a mapping or ``key=value`` strings), validate.
+
+    ``None`` values in a mapping are ignored, so click options left unset do not override.
+    """
+    data: dict[str, Any] = read_config_file(path) if path is not None else {}
+    source = str(path) if path is not None else "config"
+    if isinstance(overrides, Mapping):
+        for key, value in overrides.items():
+            if value is not None:
+                _set_path(data, key.split("."), value)
+    elif overrides:
+        for item in overrides:
+            keys, value = parse_override(item)
+            _set_path(data, keys, value)
+    try:
+        return schema.model_validate(data)
+    except pydantic.ValidationError as exc:
+        raise ConfigError(_describe_error(schema, exc.errors()[0], source)) from None
+
+
+def canonical_json(config: BaseModel | Mapping[str, Any]) -> str:
+    data = config.model_dump(mode="json") if isinstance(config, BaseModel) else dict(config)
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=True)
+
+
+def config_hash(config: BaseModel | Mapping[str, Any]) -> str:
+    """sha256 of the canonical JSON (sorted keys, no spaces): stable across processes."""
+    return hashlib.sha256(canonical_json(config).encode()).hexdigest()
+
+
+def write_resolved_config(config: BaseModel, directory: str | os.PathLike, name: str = "config.yaml") -> Path:
+    """Write the fully resolved config (defaults filled) atomically next to the checkpoints."""
+    path = Path(directory) / name
+    data = config.model_dump(mode="json")
+    if path.suffix == ".json":
+        payload = (json.dumps(data, indent=2) + "\n").encode()
+    else:
+        import yaml
+
+        payload = yaml.safe_dump(data, sort_keys=False).encode()
+    atomic_write_bytes(path, payload)
+    return path

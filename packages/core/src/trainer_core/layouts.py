@@ -1,0 +1,84 @@
+"""Checkpoint layouts: how a package's checkpoints are recognised and described from metadata.
+
+Checkpoints written by core's engine carry a manifest naming their layout, so the generic
+description below fits them all; a layout only adds what to show (``headline_metrics``). A
+layout may also claim paths without a manifest (a legacy format) through ``recognise`` and
+``describe`` — both must read metadata only, never weights.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+STATUSES = ("ok", "incomplete", "corrupt")
+
+
+@dataclass
+class CheckpointInfo:
+    """Everything known about one checkpoint without loading its weights."""
+
+    path: str
+    package: str = "?"
+    layout: str = "?"
+    kind: str = "?"
+    epoch: int | None = None
+    step: int | None = None
+    metrics: dict[str, Any] = field(default_factory=dict)
+    headline: tuple[str, ...] = ()
+    config_hash: str | None = None
+    size: int = 0
+    created: str | None = None
+    modified: float | None = None
+    status: str = "ok"
+    problems: list[str] = field(default_factory=list)
+    files: dict[str, dict[str, Any]] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
+    library_versions: dict[str, str] = field(default_factory=dict)
+    manifest_path: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["headline"] = list(self.headline)
+        return data
+
+    def headline_metrics(self) -> dict[str, Any]:
+        names = self.headline or tuple(self.metrics)[:3]
+        return {k: self.metrics[k] for k in names if k in self.metrics}
+
+
+class CheckpointLayout:
+    """One kind of checkpoint a package writes. Subclass or instantiate with keywords."""
+
+    name: str = ""
+    package: str = ""
+    kind: str = "checkpoint"
+    version: int = 1
+    headline_metrics: tuple[str, ...] = ()
+    description: str = ""
+
+    def __init__(self, **attrs: Any) -> None:
+        for key, value in attrs.items():
+            if not hasattr(type(self), key):
+                raise TypeError(f"CheckpointLayout has no attribute {key!r}")
+            setattr(self, key, value)
+        if not self.name or not self.package:
+            raise TypeError("a CheckpointLayout needs a name and a package")
+
+    def recognise(self, path: str, is_dir: bool) -> bool:
+        """True if ``path`` (without an engine manifest) is a checkpoint of this layout."""
+        return False
+
+    def describe(self, path: str) -> CheckpointInfo:
+        """Describe a path this layout recognised, from metadata alone."""
+        raise NotImplementedError
+
+    def refine(self, info: CheckpointInfo) -> CheckpointInfo:
+        """Adjust the generic description of an engine-written checkpoint of this layout."""
+        if self.headline_metrics and not info.headline:
+            info.headline = tuple(self.headline_metrics)
+        return info
+
+    def __repr__(self) -> str:
+        return f"<CheckpointLayout {self.name} ({self.package}, {self.kind} v{self.version})>"

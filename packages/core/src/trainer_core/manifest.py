@@ -1,0 +1,153 @@
+"""The manifest: the JSON file written last that marks a checkpoint complete.
+
+A directory checkpoint keeps it as ``<dir>/manifest.json``; a single-file checkpoint
+``<file>`` keeps it beside the file as ``<file>.manifest.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from datetime import datetime, timezone
+from functools import lru_cache
+from importlib import metadata
+from typing import Any
+
+from trainer_core.layouts import CheckpointInfo
+
+FORMAT = "trainer-core/checkpoint"
+FORMAT_VERSION = 1
+MANIFEST_NAME = "manifest.json"
+SIDECAR_SUFFIX = ".manifest.json"
+
+# distributions whose versions are recorded when their module is loaded in the process
+_TRACKED = {"torch": "torch", "jax": "jax", "flax": "flax", "optax": "optax", "numpy": "numpy", "safetensors": "safetensors", "torchvision": "torchvision"}
+
+
+@lru_cache(maxsize=None)
+def _version(dist: str) -> str | None:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def library_versions() -> dict[str, str]:
+    versions = {"python": sys.version.split()[0]}
+    core = _version("trainer-core")
+    if core:
+        versions["trainer-core"] = core
+    for module, dist in _TRACKED.items():
+        if module in sys.modules:
+            v = _version(dist)
+            if v:
+                versions[dist] = v
+    return versions
+
+
+def build_manifest(
+    *,
+    package: str,
+    layout: str,
+    layout_version: int,
+    kind: str,
+    name: str,
+    step: int,
+    epoch: int | None,
+    metrics: dict[str, Any],
+    config_hash: str | None,
+    files: dict[str, dict[str, Any]],
+    extra: dict[str, Any],
+) -> dict[str, Any]:
+    now = time.time()
+    return {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "package": package,
+        "layout": layout,
+        "layout_version": layout_version,
+        "kind": kind,
+        "name": name,
+        "epoch": epoch,
+        "step": step,
+        "metrics": metrics,
+        "config_hash": config_hash,
+        "created": datetime.fromtimestamp(now, timezone.utc).isoformat(timespec="seconds"),
+        "created_unix": now,
+        "library_versions": library_versions(),
+        "files": files,
+        "extra": extra,
+    }
+
+
+def sidecar_path(file_path: str) -> str:
+    return file_path + SIDECAR_SUFFIX
+
+
+def manifest_location(path: str) -> tuple[str, str]:
+    """Return (manifest path, directory the manifest's file names are relative to)."""
+    if os.path.isdir(path):
+        return os.path.join(path, MANIFEST_NAME), path
+    return sidecar_path(path), os.path.dirname(path) or "."
+
+
+def read_manifest(manifest_path: str) -> tuple[dict[str, Any], float]:
+    """Read and parse a manifest; returns (manifest, mtime). Raises OSError or ValueError."""
+    with open(manifest_path, "rb") as f:
+        raw = f.read()
+        mtime = os.fstat(f.fileno()).st_mtime
+    data = json.loads(raw)
+    if not isinstance(data, dict) or data.get("format") != FORMAT or not isinstance(data.get("files"), dict):
+        raise ValueError("not a trainer-core manifest")
+    return data, mtime
+
+
+def describe(path: str, manifest_path: str, base_dir: str) -> CheckpointInfo:
+    """Describe a checkpoint from its manifest and a stat of each file it names."""
+    info = try_describe(path, manifest_path, base_dir)
+    if info is None:
+        info = CheckpointInfo(path=path, manifest_path=manifest_path, status="incomplete")
+        info.problems.append("no manifest: the save never finished")
+    return info
+
+
+def try_describe(path: str, manifest_path: str, base_dir: str) -> CheckpointInfo | None:
+    """Like :func:`describe`, but None when there is no manifest at all (not a checkpoint)."""
+    info = CheckpointInfo(path=path, manifest_path=manifest_path)
+    try:
+        manifest, mtime = read_manifest(manifest_path)
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        info.status = "corrupt"
+        info.problems.append(f"unreadable manifest {os.path.basename(manifest_path)}: {exc}")
+        return info
+    info.package = manifest.get("package", "?")
+    info.layout = manifest.get("layout", "?")
+    info.kind = manifest.get("kind", "?")
+    info.epoch = manifest.get("epoch")
+    info.step = manifest.get("step")
+    info.metrics = manifest.get("metrics") or {}
+    info.config_hash = manifest.get("config_hash")
+    info.created = manifest.get("created")
+    info.modified = mtime
+    info.extra = manifest.get("extra") or {}
+    info.library_versions = manifest.get("library_versions") or {}
+    info.files = manifest["files"]
+    total = 0
+    for name, entry in info.files.items():
+        try:
+            actual = os.stat(os.path.join(base_dir, name)).st_size
+        except FileNotFoundError:
+            info.status = "corrupt"
+            info.problems.append(f"missing file {name}")
+            continue
+        total += actual
+        expected = entry.get("size")
+        if actual != expected:
+            info.status = "corrupt"
+            info.problems.append(f"{name} is {actual} bytes, manifest says {expected} (truncated or replaced)")
+    info.size = total
+    return info
