@@ -14,7 +14,21 @@ PACKAGE = "arc-comm"
 
 @hookimpl
 def register_checkpoint_layouts(register):
-    register(CheckpointLayout(name="arc.system", package=PACKAGE, kind="training", headline_metrics=('val_loss', 'val_accuracy'),
-                              description="checkpoints/<name>.pth: full communication system (weights, optimizer, architecture, data config)"))
-    register(CheckpointLayout(name="arc.pretrained_encoder", package=PACKAGE, kind="encoder", headline_metrics=('val_accuracy',),
-                              description="pretrained_encoder_<task>.pth: a pretrained grid encoder"))
+    register(
+        CheckpointLayout(
+            name="arc.system",
+            package=PACKAGE,
+            kind="training",
+            headline_metrics=("val_loss", "val_accuracy"),
+            description="checkpoints/<name>.pth: full communication system (weights, optimizer, architecture, data config)",
+        )
+    )
+    register(
+        CheckpointLayout(
+            name="arc.pretrained_encoder",
+            package=PACKAGE,
+            kind="encoder",
+            headline_metrics=("val_accuracy",),
+            description="pretrained_encoder_<task>.pth: a pretrained grid encoder",
+        )
+    )

@@ -14,5 +14,12 @@ PACKAGE = "choice2vec"
 
 @hookimpl
 def register_checkpoint_layouts(register):
-    register(CheckpointLayout(name="choice2vec.checkpoint", package=PACKAGE, kind="training", headline_metrics=('best_accuracy', 'total_loss'),
-                              description="checkpoint_epoch_XXXXXX/: flax msgpack weights, clustering results, 4-row figure"))
+    register(
+        CheckpointLayout(
+            name="choice2vec.checkpoint",
+            package=PACKAGE,
+            kind="training",
+            headline_metrics=("best_accuracy", "total_loss"),
+            description="checkpoint_epoch_XXXXXX/: flax msgpack weights, clustering results, 4-row figure",
+        )
+    )

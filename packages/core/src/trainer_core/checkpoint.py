@@ -4,13 +4,16 @@ Commit protocol (directory checkpoint ``<dir>/<name>/``):
 
 1. write every file into a hidden temp sibling ``.tmp-<name>-<pid>-<rand>/``, fsync each;
 2. write ``manifest.json`` last (sizes, sha256, step, metrics, ...), fsync it and the temp dir;
-3. rename the temp dir to ``<name>`` (an existing ``<name>`` is first moved aside to
-   ``.old-<name>-<pid>-<rand>`` and deleted after), fsync the parent.
+3. rename the temp dir to ``<name>``, fsync the parent. An existing ``<name>`` is swapped with
+   the temp dir in one atomic ``renameat2(RENAME_EXCHANGE)`` and then deleted; where the file
+   system cannot, it is first moved aside to ``.old-<name>-<pid>-<rand>``.
 
 Single-file checkpoints (``<dir>/<name>.pt`` + ``<name>.pt.manifest.json``) write both to temp
 siblings, then rename the data and then the manifest. A crash at any instant leaves either the
-previous checkpoint or the new one complete; :func:`recover` (run when a manager starts) removes
-leftovers, restores a moved-aside directory and finishes a manifest rename that was cut off.
+previous checkpoint or the new one complete; :func:`recover` (run when a manager starts, and by
+:func:`load_checkpoint` / :func:`verify_checkpoint` when they meet a dead save's leftovers for the
+path they read) removes leftovers, restores a moved-aside directory and finishes a manifest
+rename that was cut off.
 """
 
 from __future__ import annotations
@@ -20,13 +23,14 @@ import os
 import shutil
 import threading
 import weakref
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from trainer_core import manifest as mf
-from trainer_core.atomic import TMP_PREFIX, dumps_json, fsync_dir, sha256_file, temp_sibling, write_durable
+from trainer_core.atomic import TMP_PREFIX, dumps_json, exchange, fsync_dir, sha256_file, temp_sibling, write_durable
 from trainer_core.errors import CheckpointError, CorruptCheckpointError, UsageError
 from trainer_core.layouts import CheckpointInfo
 from trainer_core.retention import RetentionPolicy
@@ -43,11 +47,16 @@ def _check_file_name(name: str) -> None:
         raise UsageError(f"invalid checkpoint file name {name!r}: use a plain name like model.safetensors")
 
 
+def _prepared(name: str, data: Any) -> Any:
+    """Values not yet snapshotted (bytes or a writer) are serialised by suffix now."""
+    return data if isinstance(data, bytes) or callable(data) else snapshot(name, data)
+
+
 def _write_files(directory: Path, payloads: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     entries = {}
     for name, data in payloads.items():
         _check_file_name(name)
-        size, digest = write_durable(directory / name, data)
+        size, digest = write_durable(directory / name, _prepared(name, data))
         entries[name] = {"size": size, "sha256": digest}
     return entries
 
@@ -62,11 +71,15 @@ def commit_directory(target: Path, payloads: Mapping[str, Any], fields: dict[str
         write_durable(tmp / mf.MANIFEST_NAME, dumps_json(mf.build_manifest(files=files, **fields)))
         fsync_dir(tmp)
         if target.exists():
-            old = target.with_name(f"{OLD_PREFIX}{tmp.name[len(TMP_PREFIX):]}")
-            os.rename(target, old)
-            os.rename(tmp, target)
-            fsync_dir(target.parent)
-            shutil.rmtree(old, ignore_errors=True)
+            if exchange(tmp, target):  # one atomic step: no instant without a complete target
+                fsync_dir(target.parent)
+                shutil.rmtree(tmp, ignore_errors=True)
+            else:
+                old = target.with_name(f"{OLD_PREFIX}{tmp.name[len(TMP_PREFIX) :]}")
+                os.rename(target, old)
+                os.rename(tmp, target)
+                fsync_dir(target.parent)
+                shutil.rmtree(old, ignore_errors=True)
         else:
             os.rename(tmp, target)
         fsync_dir(target.parent)
@@ -83,7 +96,7 @@ def commit_file(target: Path, payload: Any, fields: dict[str, Any]) -> Path:
     tmp_data = temp_sibling(target)
     tmp_manifest = temp_sibling(mf.sidecar_path(str(target)))
     try:
-        size, digest = write_durable(tmp_data, payload)
+        size, digest = write_durable(tmp_data, _prepared(target.name, payload))
         manifest = mf.build_manifest(files={target.name: {"size": size, "sha256": digest}}, **fields)
         write_durable(tmp_manifest, dumps_json(manifest))
         os.replace(tmp_data, target)
@@ -167,7 +180,7 @@ def _promote_sidecar(tmp_manifest: Path, sidecar: Path) -> bool:
     """A crash between the data rename and the manifest rename: finish it if the data matches."""
     try:
         manifest, _ = mf.read_manifest(str(tmp_manifest))
-        (name, entry), = manifest["files"].items()
+        ((name, entry),) = manifest["files"].items()
         data = sidecar.parent / name
         if data.stat().st_size != entry["size"] or sha256_file(data) != entry["sha256"]:
             return False
@@ -214,6 +227,22 @@ def list_committed(directory: str | os.PathLike, layout: str | None = None) -> l
     return found
 
 
+def find_resume_point(path: str | os.PathLike, layout: str, checkpoints_subdir: str = "checkpoints") -> tuple[Path, Path]:
+    """A checkpoint, or a run directory (meaning its newest checkpoint): (checkpoint, run dir).
+
+    Runs keep their checkpoints in ``<run dir>/<checkpoints_subdir>/``.
+    """
+    path = Path(path).absolute()
+    if (path / checkpoints_subdir).is_dir():
+        found = [c for c in list_committed(path / checkpoints_subdir, layout) if c.status == "ok"]
+        if not found:
+            raise UsageError(f"no committed checkpoint in {path / checkpoints_subdir} to resume from; start a fresh run instead")
+        return Path(found[-1].path), path
+    if not path.exists():
+        raise UsageError(f"cannot resume: {path} does not exist (give a checkpoint or a run directory)")
+    return path, path.parent.parent
+
+
 # --- loading ------------------------------------------------------------------------------
 
 
@@ -226,8 +255,21 @@ class LoadedCheckpoint:
         return self.files[name]
 
 
+def settle(path: str | os.PathLike) -> None:
+    """Finish or undo a save of ``path`` that a dead process left half-way (see :func:`recover`)."""
+    path = os.path.abspath(path)
+    parent, name = os.path.split(path)
+    try:
+        names = os.listdir(parent)
+    except FileNotFoundError:
+        return
+    if any(n.startswith((f"{TMP_PREFIX}{name}", f"{OLD_PREFIX}{name}")) for n in names):
+        recover(parent)
+
+
 def verify_checkpoint(path: str | os.PathLike, *, hashes: bool = True) -> CheckpointInfo:
     """Describe and (with ``hashes``) re-hash every file; problems land in ``info.problems``."""
+    settle(path)
     info = describe_checkpoint(path)
     if info.status != "ok" or not hashes:
         return info
@@ -253,6 +295,7 @@ def load_checkpoint(
     :class:`CorruptCheckpointError` naming the file.
     """
     path = os.fspath(path)
+    settle(path)
     if not os.path.exists(path):
         raise UsageError(f"no checkpoint at {path}: check the path (`core list-checkpoints` shows what exists)")
     info = verify_checkpoint(path, hashes=verify)
@@ -381,8 +424,16 @@ class CheckpointManager:
             self._writer.wait()  # at most one save in flight; surfaces an earlier failure
         payloads = {file_name: snapshot(file_name, value) for file_name, value in state.items()}
         fields = dict(
-            package=self.package, layout=self.layout, layout_version=self.layout_version, kind=self.kind,
-            name=name, step=int(step), epoch=epoch, metrics=metrics, config_hash=config_hash, extra=extra,
+            package=self.package,
+            layout=self.layout,
+            layout_version=self.layout_version,
+            kind=self.kind,
+            name=name,
+            step=int(step),
+            epoch=epoch,
+            metrics=metrics,
+            config_hash=config_hash,
+            extra=extra,
         )
 
         def job() -> CheckpointInfo:

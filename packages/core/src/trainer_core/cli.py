@@ -35,9 +35,11 @@ def _display_path(path: str) -> str:
 
 def _sort_key(field: str):
     if field in SORT_FIELDS:
+
         def key(c: CheckpointInfo) -> Any:
             value = getattr(c, field)
             return (value is None, value if value is not None else 0)
+
         return key
 
     def metric_key(c: CheckpointInfo) -> Any:
@@ -75,11 +77,15 @@ def build_cli(pm: TrainerPluginManager | None = None) -> click.Group:
     @cli.command("list-checkpoints")
     @click.argument("paths", nargs=-1, type=click.Path())
     @click.option("--package", "-p", help="Only checkpoints of this package (e.g. spinlock-vqvae).")
-    @click.option("--sort", "sort_field", default="path", show_default=True, help=f"Sort by one of {', '.join(SORT_FIELDS)} or a metric name.")
+    @click.option(
+        "--sort", "sort_field", default="path", show_default=True, help=f"Sort by one of {', '.join(SORT_FIELDS)} or a metric name."
+    )
     @click.option("--reverse", is_flag=True, help="Reverse the sort order.")
     @click.option("--json", "as_json", is_flag=True, help="Print a JSON list instead of a table.")
     @click.pass_obj
-    def list_checkpoints(obj: CoreContext, paths: tuple[str, ...], package: str | None, sort_field: str, reverse: bool, as_json: bool) -> None:
+    def list_checkpoints(
+        obj: CoreContext, paths: tuple[str, ...], package: str | None, sort_field: str, reverse: bool, as_json: bool
+    ) -> None:
         """List checkpoints under PATHS (default: the current directory), across packages.
 
         Reads manifests only: nothing is loaded or unpickled. Status is ok, incomplete (a save
@@ -96,7 +102,10 @@ def build_cli(pm: TrainerPluginManager | None = None) -> click.Group:
         if not found:
             click.echo(f"no checkpoints found under {', '.join(paths or ('.',))}", err=True)
             return
-        rows = [(c.package, c.kind, _display_path(c.path), _position(c), _headline(c), human_size(c.size), human_time(c.modified), c.status) for c in found]
+        rows = [
+            (c.package, c.kind, _display_path(c.path), _position(c), _headline(c), human_size(c.size), human_time(c.modified), c.status)
+            for c in found
+        ]
         click.echo(render_table(("PACKAGE", "KIND", "PATH", "EPOCH/STEP", "METRICS", "SIZE", "MODIFIED", "STATUS"), rows))
         bad = sum(c.status != "ok" for c in found)
         click.echo(f"{len(found)} checkpoint(s)" + (f", {bad} not ok (see `core show PATH`)" if bad else ""), err=True)
@@ -114,8 +123,17 @@ def build_cli(pm: TrainerPluginManager | None = None) -> click.Group:
             echo_json(info.to_json())
             return
         click.echo(f"path:         {info.path}")
-        for label, value in (("package", info.package), ("layout", info.layout), ("kind", info.kind), ("epoch", info.epoch), ("step", info.step),
-                             ("status", info.status), ("size", human_size(info.size)), ("created", info.created), ("config hash", info.config_hash)):
+        for label, value in (
+            ("package", info.package),
+            ("layout", info.layout),
+            ("kind", info.kind),
+            ("epoch", info.epoch),
+            ("step", info.step),
+            ("status", info.status),
+            ("size", human_size(info.size)),
+            ("created", info.created),
+            ("config hash", info.config_hash),
+        ):
             click.echo(f"{label + ':':<13} {'-' if value is None else value}")
         for problem in info.problems:
             click.echo(f"problem:      {problem}")
@@ -176,7 +194,16 @@ def build_cli(pm: TrainerPluginManager | None = None) -> click.Group:
     @click.option("--protect", multiple=True, type=click.Path(), help="A checkpoint never to delete (repeatable).")
     @click.option("--dry-run", is_flag=True, help="Only say what would be deleted.")
     @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-    def prune(path: str, keep_last: int | None, keep_best: int, metric: str | None, mode: str, protect: tuple[str, ...], dry_run: bool, as_json: bool) -> None:
+    def prune(
+        path: str,
+        keep_last: int | None,
+        keep_best: int,
+        metric: str | None,
+        mode: str,
+        protect: tuple[str, ...],
+        dry_run: bool,
+        as_json: bool,
+    ) -> None:
         """Delete old checkpoints directly inside PATH (one run directory).
 
         The newest and the best checkpoint are always kept; only checkpoints written by core
@@ -187,14 +214,21 @@ def build_cli(pm: TrainerPluginManager | None = None) -> click.Group:
 
         if keep_last is None and not keep_best:
             raise UsageError("say what to keep: --keep-last N and/or --keep-best K --metric NAME")
-        policy = RetentionPolicy(keep_last=keep_last, keep_best=keep_best, metric=metric, mode=mode, protected={os.path.abspath(p) for p in protect})
+        policy = RetentionPolicy(
+            keep_last=keep_last, keep_best=keep_best, metric=metric, mode=mode, protected={os.path.abspath(p) for p in protect}
+        )
         committed = list_committed(path)
         doomed = policy.select_for_deletion(committed)
         if not dry_run:
             for info in doomed:
                 delete_checkpoint(info)
         if as_json:
-            echo_json({"deleted" if not dry_run else "would_delete": [c.path for c in doomed], "kept": [c.path for c in committed if c not in doomed and c.status == "ok"]})
+            echo_json(
+                {
+                    "deleted" if not dry_run else "would_delete": [c.path for c in doomed],
+                    "kept": [c.path for c in committed if c not in doomed and c.status == "ok"],
+                }
+            )
             return
         verb = "would delete" if dry_run else "deleted"
         for info in doomed:
@@ -210,9 +244,21 @@ def build_cli(pm: TrainerPluginManager | None = None) -> click.Group:
         entries = []
         for name, plugin in obj.pm.list_name_plugin():
             dist, version = obj.pm.distributions.get(name, ("-", "-"))
-            owned = {kind: sorted(item for (k, item), owner in registry.owners.items() if owner == name and k == kind) for kind in ("layout", "schema", "sink")}
-            entries.append({"name": name, "distribution": dist, "version": version, "layouts": owned["layout"], "config_schemas": owned["schema"],
-                            "sinks": owned["sink"], "hooks": implemented_hooks(obj.pm, plugin)})
+            owned = {
+                kind: sorted(item for (k, item), owner in registry.owners.items() if owner == name and k == kind)
+                for kind in ("layout", "schema", "sink")
+            }
+            entries.append(
+                {
+                    "name": name,
+                    "distribution": dist,
+                    "version": version,
+                    "layouts": owned["layout"],
+                    "config_schemas": owned["schema"],
+                    "sinks": owned["sink"],
+                    "hooks": implemented_hooks(obj.pm, plugin),
+                }
+            )
         failures = [{"name": n, "error": e} for n, e in obj.pm.failures.items()]
         if as_json:
             echo_json({"plugins": entries, "failed": failures})

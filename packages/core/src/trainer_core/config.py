@@ -11,9 +11,10 @@ import difflib
 import hashlib
 import json
 import os
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Mapping, TypeVar
+from typing import Any, TypeVar
 
 import pydantic
 from pydantic import BaseModel, ConfigDict
@@ -52,14 +53,11 @@ def read_config_file(path: str | os.PathLike, formats: Iterable[str] = ("json", 
         raise ConfigError(f"config file not found: {path} (check the path, or omit --config to use the defaults)") from None
     except OSError as exc:
         raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
-    try:
-        if fmt == "json":
-            data = json.loads(text) if text.strip() else {}
-        else:
-            import yaml
+    import yaml
 
-            data = yaml.safe_load(text) or {}
-    except (ValueError, Exception) as exc:  # json.JSONDecodeError, yaml.YAMLError
+    try:
+        data = (json.loads(text) if text.strip() else {}) if fmt == "json" else (yaml.safe_load(text) or {})
+    except (ValueError, yaml.YAMLError) as exc:
         line = getattr(exc, "lineno", None) or getattr(getattr(exc, "problem_mark", None), "line", None)
         where = f" near line {line + (0 if fmt == 'json' else 1)}" if line is not None else ""
         raise ConfigError(f"{path}: not valid {fmt.upper()}{where}: {str(exc).splitlines()[0]}") from None
@@ -119,22 +117,22 @@ def _describe_error(model: type[BaseModel], err: dict[str, Any], source: str) ->
 def load_config(
     schema: type[C],
     path: str | os.PathLike | None = None,
-    overrides: Mapping[str, Any] | Iterable[str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    sets: Iterable[str] = (),
 ) -> C:
-    """Read ``path`` (optional), apply overrides (a mapping or ``key=value`` strings), validate.
+    """Read ``path`` (optional), apply ``overrides`` then ``sets`` (``key=value``), validate.
 
-    ``None`` values in a mapping are ignored, so click options left unset do not override.
+    ``None`` values in ``overrides`` are ignored, so click options left unset do not override.
+    Nested keys use dots: ``training.learning_rate=0.001``.
     """
     data: dict[str, Any] = read_config_file(path) if path is not None else {}
     source = str(path) if path is not None else "config"
-    if isinstance(overrides, Mapping):
-        for key, value in overrides.items():
-            if value is not None:
-                _set_path(data, key.split("."), value)
-    elif overrides:
-        for item in overrides:
-            keys, value = parse_override(item)
-            _set_path(data, keys, value)
+    for key, value in (overrides or {}).items():
+        if value is not None:
+            _set_path(data, key.split("."), value)
+    for item in sets:
+        keys, value = parse_override(item)
+        _set_path(data, keys, value)
     try:
         return schema.model_validate(data)
     except pydantic.ValidationError as exc:

@@ -8,7 +8,7 @@ Layouts may claim paths without a manifest (legacy formats) through ``recognise`
 from __future__ import annotations
 
 import os
-from typing import Iterable, Mapping
+from collections.abc import Iterable, Mapping
 
 from trainer_core import manifest as mf
 from trainer_core.atomic import TMP_PREFIX
@@ -74,10 +74,16 @@ class _Walker:
         if info is not None:
             self.add(info)
         elif not self.claim(path, False):
-            self.found.append(CheckpointInfo(path=path, status="incomplete", problems=["no manifest: not written by trainer-core, or its save never finished"]))
+            self.found.append(
+                CheckpointInfo(
+                    path=path, status="incomplete", problems=["no manifest: not written by trainer-core, or its save never finished"]
+                )
+            )
 
 
-def find_checkpoints(paths: Iterable[str | os.PathLike], layouts: Mapping[str, CheckpointLayout], package: str | None = None) -> list[CheckpointInfo]:
+def find_checkpoints(
+    paths: Iterable[str | os.PathLike], layouts: Mapping[str, CheckpointLayout], package: str | None = None
+) -> list[CheckpointInfo]:
     """Every checkpoint under ``paths`` (files or directories), optionally of one package."""
     walker = _Walker(layouts)
     for raw in paths:
@@ -106,7 +112,9 @@ def describe_path(path: str | os.PathLike, layouts: Mapping[str, CheckpointLayou
         if info is not None:
             walker.add(info)
         elif not walker.claim(path, True):
-            raise UsageError(f"{raw} is not a checkpoint (no manifest.json); run `core list-checkpoints {raw}` to find the checkpoints inside")
+            raise UsageError(
+                f"{raw} is not a checkpoint (no manifest.json); run `core list-checkpoints {raw}` to find the checkpoints inside"
+            )
     else:
         walker.visit_file(path)
     return walker.found[0]

@@ -13,7 +13,8 @@ import time, so that ``core list-checkpoints`` starts fast.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 

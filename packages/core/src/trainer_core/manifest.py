@@ -10,8 +10,8 @@ import json
 import os
 import sys
 import time
-from datetime import datetime, timezone
-from functools import lru_cache
+from datetime import UTC, datetime
+from functools import cache
 from importlib import metadata
 from typing import Any
 
@@ -23,10 +23,18 @@ MANIFEST_NAME = "manifest.json"
 SIDECAR_SUFFIX = ".manifest.json"
 
 # distributions whose versions are recorded when their module is loaded in the process
-_TRACKED = {"torch": "torch", "jax": "jax", "flax": "flax", "optax": "optax", "numpy": "numpy", "safetensors": "safetensors", "torchvision": "torchvision"}
+_TRACKED = {
+    "torch": "torch",
+    "jax": "jax",
+    "flax": "flax",
+    "optax": "optax",
+    "numpy": "numpy",
+    "safetensors": "safetensors",
+    "torchvision": "torchvision",
+}
 
 
-@lru_cache(maxsize=None)
+@cache
 def _version(dist: str) -> str | None:
     try:
         return metadata.version(dist)
@@ -74,7 +82,7 @@ def build_manifest(
         "step": step,
         "metrics": metrics,
         "config_hash": config_hash,
-        "created": datetime.fromtimestamp(now, timezone.utc).isoformat(timespec="seconds"),
+        "created": datetime.fromtimestamp(now, UTC).isoformat(timespec="seconds"),
         "created_unix": now,
         "library_versions": library_versions(),
         "files": files,

@@ -4,11 +4,27 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from trainer_core.atomic import atomic_write_json
 from trainer_core.sinks import JsonlSink, MetricSink, read_jsonl
+
+
+def build_sinks(
+    factories: Mapping[str, Any],
+    run_dir: str | os.PathLike,
+    options: Mapping[str, Mapping[str, Any]] | None = None,
+    disabled: Iterable[str] = (),
+) -> list[MetricSink]:
+    """One sink per registered factory (``jsonl`` excepted: the logger always keeps it).
+
+    ``options[name]`` are keyword arguments for that factory; every factory gets ``run_dir``.
+    """
+    options = options or {}
+    skip = {"jsonl", *disabled}
+    return [factory(run_dir, **options.get(name, {})) for name, factory in factories.items() if name not in skip]
 
 
 class MetricsLogger:

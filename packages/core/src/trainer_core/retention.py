@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Iterable
 
 from trainer_core.errors import UsageError
 from trainer_core.layouts import CheckpointInfo
@@ -28,7 +28,9 @@ def parse_metric(expression: str) -> dict[str, float]:
     while pos < len(text):
         m = _TERM.match(text, pos)
         if not m or m.end() == pos or (pos and not m.group(1)):
-            raise UsageError(f"cannot parse metric expression {expression!r}: use names joined by + or -, with optional weights like 0.5*name")
+            raise UsageError(
+                f"cannot parse metric expression {expression!r}: use names joined by + or -, with optional weights like 0.5*name"
+            )
         sign = -1.0 if m.group(1) == "-" else 1.0
         weights[m.group(3)] = weights.get(m.group(3), 0.0) + sign * float(m.group(2) or 1.0)
         pos = m.end()

@@ -22,7 +22,8 @@ import io
 import json
 import os
 import pickle
-from typing import Any, BinaryIO, Callable
+from collections.abc import Callable
+from typing import Any, BinaryIO
 
 from trainer_core.errors import CheckpointError, UnsafeCheckpointError
 
@@ -93,12 +94,18 @@ def snapshot(name: str, value: Any) -> bytes | Writer:
         def write_npz(f: BinaryIO) -> None:
             import numpy as np
 
-            np.savez(f, **arrays)
+            buffer = io.BytesIO()  # numpy's zip writer wants a readable, seekable file
+            np.savez(buffer, **arrays)
+            f.write(buffer.getbuffer())
 
         return write_npz
     if suffix in PICKLE_SUFFIXES:
-        raise CheckpointError(f"refusing to write {name}: pickle files are not a checkpoint format here; use .safetensors, .pt, .msgpack, .npz or .json")
-    raise CheckpointError(f"cannot serialise {type(value).__name__} into {name}: give bytes or use a known suffix (.safetensors, .pt, .msgpack, .npz, .json, .yaml)")
+        raise CheckpointError(
+            f"refusing to write {name}: pickle files are not a checkpoint format here; use .safetensors, .pt, .msgpack, .npz or .json"
+        )
+    raise CheckpointError(
+        f"cannot serialise {type(value).__name__} into {name}: give bytes or use a known suffix (.safetensors, .pt, .msgpack, .npz, .json, .yaml)"
+    )
 
 
 def _safetensors_writer(tensors: dict[str, Any]) -> Writer:
@@ -146,13 +153,16 @@ def load_file(path: str | os.PathLike, *, trust_pickle: bool = False, framework:
         with open(path, encoding="utf-8") as f:
             return yaml.safe_load(f)
     if suffix == ".safetensors":
-        if framework == "numpy":
-            from safetensors.numpy import load_file as load_np
+        try:
+            if framework == "numpy":
+                from safetensors.numpy import load_file as load_np
 
-            return load_np(path)
-        from safetensors.torch import load_file as load_pt
+                return load_np(path)
+            from safetensors.torch import load_file as load_pt
 
-        return load_pt(path)
+            return load_pt(path)
+        except Exception as exc:  # noqa: BLE001 - safetensors raises its own error types
+            raise CheckpointError(f"{path} is not a valid safetensors file ({exc}); run `core verify` on it") from None
     if suffix in (".pt", ".pth"):
         return _load_torch(path, trust_pickle)
     if suffix == ".msgpack":
@@ -163,8 +173,13 @@ def load_file(path: str | os.PathLike, *, trust_pickle: bool = False, framework:
     if suffix == ".npz":
         import numpy as np
 
-        with np.load(path, allow_pickle=False) as data:
-            return {k: data[k] for k in data.files}
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                return {k: data[k] for k in data.files}
+        except ValueError as exc:
+            if "allow_pickle" not in str(exc):
+                raise CheckpointError(f"{path} cannot be read as .npz: {exc}") from None
+            raise UnsafeCheckpointError(f"{path} holds pickled Python objects, which can run arbitrary code; refusing to load it") from None
     if suffix in PICKLE_SUFFIXES:
         if not trust_pickle:
             raise UnsafeCheckpointError(
@@ -190,7 +205,9 @@ def _load_torch(path: str, trust_pickle: bool) -> Any:
             f"arbitrary code ({str(exc).splitlines()[0][:160]}); pass --trust-pickle only if you created it yourself"
         ) from None
     except (RuntimeError, EOFError, OSError) as exc:
-        raise CheckpointError(f"{path} cannot be read as a torch file ({str(exc).splitlines()[0][:160]}); it may be truncated: run `core verify`") from None
+        raise CheckpointError(
+            f"{path} cannot be read as a torch file ({str(exc).splitlines()[0][:160]}); it may be truncated: run `core verify`"
+        ) from None
 
 
 def bytes_of(name: str, value: Any) -> bytes:

@@ -11,8 +11,9 @@ import json
 import math
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
 
 from trainer_core.atomic import atomic_write_bytes
 
@@ -91,14 +92,26 @@ class ConsoleSink:
     records every ``line_every`` steps. The bar shows only on a terminal unless ``progress=True``.
     """
 
-    def __init__(self, run_dir: Any = None, *, total_steps: int | None = None, unit: str = "epoch", total: int | None = None,
-                 line_every: int = 0, progress: bool | None = None, stream: Any = None, initial_step: int = 0) -> None:
+    def __init__(
+        self,
+        run_dir: Any = None,
+        *,
+        total_steps: int | None = None,
+        unit: str = "epoch",
+        total: int | None = None,
+        line_every: int = 0,
+        progress: bool | None = None,
+        stream: Any = None,
+        initial_step: int = 0,
+    ) -> None:
         from tqdm.auto import tqdm
 
         self.unit, self.total, self.line_every = unit, total, line_every
         self.stream = stream or sys.stderr
         disable = None if progress is None else not progress
-        self.bar = tqdm(total=total_steps, initial=initial_step, disable=disable, file=self.stream, dynamic_ncols=True, leave=False, unit="step")
+        self.bar = tqdm(
+            total=total_steps, initial=initial_step, disable=disable, file=self.stream, dynamic_ncols=True, leave=False, unit="step"
+        )
         self._last_step = initial_step
 
     def write(self, record: dict[str, Any]) -> None:

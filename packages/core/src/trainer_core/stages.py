@@ -20,10 +20,11 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from trainer_core.atomic import atomic_write_json, sha256_file
 from trainer_core.errors import UsageError
@@ -138,14 +139,23 @@ class StageCache:
                 return StageCheck(False, problem, record)
         return StageCheck(True, "up to date", record)
 
-    def complete(self, stage: str, config_hash: str, *, metrics: dict[str, Any] | None = None, outputs: Iterable[dict[str, Any]] = (), started: float | None = None, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    def complete(
+        self,
+        stage: str,
+        config_hash: str,
+        *,
+        metrics: dict[str, Any] | None = None,
+        outputs: Iterable[dict[str, Any]] = (),
+        started: float | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
         now = time.time()
         record = {
             "format": STATUS_FORMAT,
             "stage": stage,
             "package": self.package,
             "status": "completed",
-            "timestamp": datetime.fromtimestamp(now, timezone.utc).isoformat(timespec="seconds"),
+            "timestamp": datetime.fromtimestamp(now, UTC).isoformat(timespec="seconds"),
             "duration_s": round(now - started, 3) if started else None,
             "config_hash": config_hash,
             "metrics": metrics or {},
@@ -171,7 +181,15 @@ class StageCache:
     def stages(self) -> list[str]:
         return sorted(p.stem for p in self.directory.glob("*.json") if (self.record(p.stem) or {}).get("format") == STATUS_FORMAT)
 
-    def run(self, stage: str, config_hash: str, fn: Callable[[], tuple[dict[str, Any], list[dict[str, Any]]]], *, force: bool = False, validators: Iterable[Callable[[dict[str, Any]], str | None]] = ()) -> tuple[dict[str, Any], bool]:
+    def run(
+        self,
+        stage: str,
+        config_hash: str,
+        fn: Callable[[], tuple[dict[str, Any], list[dict[str, Any]]]],
+        *,
+        force: bool = False,
+        validators: Iterable[Callable[[dict[str, Any]], str | None]] = (),
+    ) -> tuple[dict[str, Any], bool]:
         """Run ``fn`` (returning ``(metrics, outputs)``) unless the stage is fresh.
 
         Returns ``(record, ran)``.

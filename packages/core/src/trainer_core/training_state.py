@@ -57,7 +57,9 @@ def restore_rng_state(state: dict[str, Any]) -> Any:
     return None
 
 
-def training_state(model: Any, optimizer: Any = None, scheduler: Any = None, *, position: dict[str, Any] | None = None, jax_key: Any = None) -> dict[str, Any]:
+def training_state(
+    model: Any, optimizer: Any = None, scheduler: Any = None, *, position: dict[str, Any] | None = None, jax_key: Any = None
+) -> dict[str, Any]:
     """The files of a full training checkpoint: weights plus everything needed to resume."""
     trainer_state = {
         "optimizer": optimizer.state_dict() if optimizer is not None else None,

@@ -14,5 +14,12 @@ PACKAGE = "bongard-detector"
 
 @hookimpl
 def register_checkpoint_layouts(register):
-    register(CheckpointLayout(name="detector.model", package=PACKAGE, kind="training", headline_metrics=('mAP', 'mAP_50'),
-                              description="detector weights with its training state"))
+    register(
+        CheckpointLayout(
+            name="detector.model",
+            package=PACKAGE,
+            kind="training",
+            headline_metrics=("mAP", "mAP_50"),
+            description="detector weights with its training state",
+        )
+    )

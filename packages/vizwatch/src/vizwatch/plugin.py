@@ -14,5 +14,12 @@ PACKAGE = "vizwatch"
 
 @hookimpl
 def register_checkpoint_layouts(register):
-    register(CheckpointLayout(name="vizwatch.run", package=PACKAGE, kind="visualization", headline_metrics=('best_val_acc', 'frames'),
-                              description="training_feature_visualizations/run_NNN/: frames, run_metadata.json, training_progress.txt"))
+    register(
+        CheckpointLayout(
+            name="vizwatch.run",
+            package=PACKAGE,
+            kind="visualization",
+            headline_metrics=("best_val_acc", "frames"),
+            description="training_feature_visualizations/run_NNN/: frames, run_metadata.json, training_progress.txt",
+        )
+    )

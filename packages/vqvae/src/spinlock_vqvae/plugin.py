@@ -14,5 +14,12 @@ PACKAGE = "spinlock-vqvae"
 
 @hookimpl
 def register_checkpoint_layouts(register):
-    register(CheckpointLayout(name="vqvae.training", package=PACKAGE, kind="training", headline_metrics=('val_loss', 'composite_metric'),
-                              description="best_model.pt + normalization_stats.npz + training_history.json in a VQ-VAE output directory"))
+    register(
+        CheckpointLayout(
+            name="vqvae.training",
+            package=PACKAGE,
+            kind="training",
+            headline_metrics=("val_loss", "composite_metric"),
+            description="best_model.pt + normalization_stats.npz + training_history.json in a VQ-VAE output directory",
+        )
+    )

@@ -12,8 +12,15 @@ from trainer_core.layouts import CheckpointLayout
 
 @hookimpl
 def register_checkpoint_layouts(register):
-    register(CheckpointLayout(name="core.example", package="trainer-core", kind="training", headline_metrics=("val_loss", "val_acc"),
-                              description="full training state of the example trainer (model.safetensors + trainer_state.pt)"))
+    register(
+        CheckpointLayout(
+            name="core.example",
+            package="trainer-core",
+            kind="training",
+            headline_metrics=("val_loss", "val_acc"),
+            description="full training state of the example trainer (model.safetensors + trainer_state.pt)",
+        )
+    )
 
 
 @hookimpl
@@ -26,7 +33,13 @@ def register_commands(cli):
     @cli.command("example-train")
     @click.option("--config", "config_path", type=click.Path(dir_okay=False), help="JSON or YAML config (keys: see the README).")
     @click.option("--output", "-o", type=click.Path(file_okay=False), help="Run directory to write (or continue) exactly.")
-    @click.option("--root", default="runs/example", show_default=True, type=click.Path(file_okay=False), help="Without --output: a new ROOT/run_NNN is made (never reused).")
+    @click.option(
+        "--root",
+        default="runs/example",
+        show_default=True,
+        type=click.Path(file_okay=False),
+        help="Without --output: a new ROOT/run_NNN is made (never reused).",
+    )
     @click.option("--resume", type=click.Path(), help="Checkpoint, or run directory to resume from its newest checkpoint.")
     @click.option("--epochs", type=int, help="Override epochs.")
     @click.option("--batch-size", type=int, help="Override batch_size.")
@@ -42,14 +55,20 @@ def register_commands(cli):
         Checkpoints land in OUTPUT/checkpoints/ (atomic, with manifest), metrics in
         OUTPUT/metrics.jsonl and history.json, the resolved config in OUTPUT/config.yaml.
         """
+        from trainer_core.checkpoint import find_resume_point
         from trainer_core.cli_support import echo_json
         from trainer_core.config import load_config
         from trainer_core.rundirs import allocate_run_dir
 
         flags = {"epochs": epochs, "batch_size": batch_size, "learning_rate": learning_rate, "seed": seed}
-        config = load_config(ExampleConfig, config_path, flags)
-        if overrides:
-            config = load_config(ExampleConfig, None, [f"{k}={v}" for k, v in config.model_dump().items()] + list(overrides))
+        if resume is not None and config_path is None:
+            checkpoint, run_dir = find_resume_point(resume, "core.example")
+            # the config the checkpoint was trained with (JSON inside it), else the run's resolved config
+            for candidate in (checkpoint / "config.json", run_dir / "config.yaml"):
+                if candidate.is_file():
+                    config_path = candidate
+                    break
+        config = load_config(ExampleConfig, config_path, flags, overrides)
         if resume is None and output is None:
             output = allocate_run_dir(root)
         from trainer_core.example.trainer import train

@@ -4,19 +4,20 @@ from __future__ import annotations
 
 import math
 import random
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
-from trainer_core.checkpoint import CheckpointManager, load_checkpoint
+from trainer_core.checkpoint import CheckpointManager, find_resume_point, load_checkpoint
 from trainer_core.config import config_hash, write_resolved_config
 from trainer_core.errors import UsageError
 from trainer_core.example.config import ExampleConfig
 from trainer_core.example.data import make_spirals
-from trainer_core.metrics import MetricsLogger
+from trainer_core.metrics import MetricsLogger, build_sinks
 from trainer_core.plugins import collect_registry, get_plugin_manager
 from trainer_core.retention import RetentionPolicy
 from trainer_core.run import Run
@@ -25,6 +26,7 @@ from trainer_core.visuals import SplitData, VisualizationEvent
 
 PACKAGE = "trainer-core"
 LAYOUT = "core.example"
+CONFIG_FILE = "config.json"
 
 
 class SpiralNet(nn.Module):
@@ -35,19 +37,6 @@ class SpiralNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.body(x))
-
-
-def resolve_resume(resume: str | Path) -> tuple[Path, Path]:
-    """A checkpoint path, or a run directory (its newest checkpoint): (checkpoint, run_dir)."""
-    path = Path(resume)
-    if (path / "checkpoints").is_dir():
-        latest = CheckpointManager(path / "checkpoints", package=PACKAGE, layout=LAYOUT).latest()
-        if latest is None:
-            raise UsageError(f"no committed checkpoint in {path / 'checkpoints'} to resume from; start a fresh run instead")
-        return Path(latest.path), path
-    if not path.exists():
-        raise UsageError(f"cannot resume: {path} does not exist (give a checkpoint or a run directory)")
-    return path, path.parent.parent
 
 
 def train(
@@ -65,7 +54,7 @@ def train(
     registry = collect_registry(pm)
     checkpoint = None
     if resume is not None:
-        checkpoint, run_dir = resolve_resume(resume)
+        checkpoint, run_dir = find_resume_point(resume, LAYOUT)
     if run_dir is None:
         raise UsageError("give an output directory or a checkpoint to resume from")
     run_dir = Path(run_dir)
@@ -88,23 +77,31 @@ def train(
     total_steps = steps_per_epoch * config.epochs
 
     manager = CheckpointManager(
-        run_dir / "checkpoints", package=PACKAGE, layout=LAYOUT, kind="training", name_format="checkpoint_step_{step:06d}",
+        run_dir / "checkpoints",
+        package=PACKAGE,
+        layout=LAYOUT,
+        kind="training",
+        name_format="checkpoint_step_{step:06d}",
         retention=RetentionPolicy(keep_last=config.keep_last, keep_best=config.keep_best, metric="val_loss", mode="min"),
-        async_save=config.async_save, hooks=pm.hook, run=run,
+        async_save=config.async_save,
+        hooks=pm.hook,
+        run=run,
     )
     epoch, batch, step = 0, 0, 0
     if checkpoint is not None:
         loaded = load_checkpoint(checkpoint)
         if loaded.info.config_hash != chash:
-            raise UsageError(f"{checkpoint} was trained with another config (hash {str(loaded.info.config_hash)[:12]} vs {chash[:12]}); resume with the same config, or start a new run")
+            raise UsageError(
+                f"{checkpoint} was trained with another config (hash {str(loaded.info.config_hash)[:12]} vs {chash[:12]}); resume with the same config, or start a new run"
+            )
         position = restore_training_state(loaded.files, model, optimizer, scheduler)
         epoch, batch, step = position["epoch"], position["batch"], position["step"]
         manager.protect(checkpoint)
     write_resolved_config(config, run_dir)
-    sinks = [registry.sinks["console"](run_dir, total_steps=total_steps, unit="epoch", total=config.epochs, line_every=config.log_every, progress=progress, initial_step=step)]
-    if "tensorboard" in registry.sinks:
-        sinks.append(registry.sinks["tensorboard"](run_dir))
-    logger = MetricsLogger(run_dir, sinks)
+    console = dict(
+        total_steps=total_steps, unit="epoch", total=config.epochs, line_every=config.log_every, progress=progress, initial_step=step
+    )
+    logger = MetricsLogger(run_dir, build_sinks(registry.sinks, run_dir, {"console": console}))
     if checkpoint is not None:
         logger.resume(step)
         pm.hook.on_resume(run=run, checkpoint=loaded.info)
@@ -113,11 +110,14 @@ def train(
 
     def save(metrics: dict[str, float]) -> None:
         state = training_state(model, optimizer, scheduler, position={"epoch": epoch, "batch": batch, "step": step})
+        state[CONFIG_FILE] = config.model_dump(mode="json")  # enough to rebuild the run from the checkpoint alone
         result = manager.save(state, step=step, epoch=epoch, metrics=metrics, config_hash=chash)
         if wants_visuals:
             event = visuals(metrics)
             notify = lambda info: pm.hook.visualize_checkpoint(event=event, checkpoint=info)  # noqa: E731
-            result.add_done_callback(lambda f: f.exception() is None and notify(f.result())) if hasattr(result, "add_done_callback") else notify(result)
+            result.add_done_callback(lambda f: f.exception() is None and notify(f.result())) if hasattr(
+                result, "add_done_callback"
+            ) else notify(result)
 
     def evaluate() -> dict[str, float]:
         model.eval()
@@ -135,8 +135,16 @@ def train(
                 hidden = model.body(xs)
                 splits[name] = SplitData(hidden.numpy().copy(), ys.numpy().copy(), model.head(hidden).argmax(1).numpy().copy())
         model.train()
-        return VisualizationEvent(run_dir=run_dir, epoch=epoch, step=step, metrics=dict(metrics), splits=splits,
-                                  class_names=[f"arm {i}" for i in range(config.classes)], total_epochs=config.epochs, package=PACKAGE)
+        return VisualizationEvent(
+            run_dir=run_dir,
+            epoch=epoch,
+            step=step,
+            metrics=dict(metrics),
+            splits=splits,
+            class_names=[f"arm {i}" for i in range(config.classes)],
+            total_epochs=config.epochs,
+            package=PACKAGE,
+        )
 
     status = "completed"
     last_metrics: dict[str, float] = {}
@@ -178,12 +186,21 @@ def train(
     return _finish(manager, logger, pm, run, status, step, epoch, last_metrics)
 
 
-def _finish(manager: CheckpointManager, logger: MetricsLogger, pm: Any, run: Run, status: str, step: int, epoch: int, metrics: dict[str, float]) -> dict[str, Any]:
+def _finish(
+    manager: CheckpointManager, logger: MetricsLogger, pm: Any, run: Run, status: str, step: int, epoch: int, metrics: dict[str, float]
+) -> dict[str, Any]:
     try:
         manager.close()
     finally:
         logger.close()
         pm.hook.on_train_end(run=run, status=status)
     latest = manager.latest()
-    return {"status": status, "run_dir": str(run.run_dir), "epoch": epoch, "step": step, "metrics": metrics,
-            "latest_checkpoint": latest.path if latest else None, "checkpoints": [c.path for c in manager.checkpoints()]}
+    return {
+        "status": status,
+        "run_dir": str(run.run_dir),
+        "epoch": epoch,
+        "step": step,
+        "metrics": metrics,
+        "latest_checkpoint": latest.path if latest else None,
+        "checkpoints": [c.path for c in manager.checkpoints()],
+    }

@@ -1,0 +1,160 @@
+"""The `core` command: list, show, verify across packages, from metadata only."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+
+from trainer_core.checkpoint import CheckpointManager, commit_file
+from trainer_core.hookspecs import hookimpl
+from trainer_core.layouts import CheckpointInfo, CheckpointLayout
+from trainer_core.plugins import get_plugin_manager
+
+
+def _make(tmp_path):
+    a = CheckpointManager(tmp_path / "runA", package="pkg-a", layout="a.train")
+    for step in (1, 2, 3):
+        a.save({"w.npz": {"w": np.ones(10 * step)}}, step=step, epoch=step, metrics={"val_loss": 1.0 / step})
+    commit_file(
+        tmp_path / "runB" / "best_model.npz",
+        {"w": np.zeros(3)},
+        dict(
+            package="pkg-b",
+            layout="b.best",
+            layout_version=1,
+            kind="best",
+            name="best",
+            step=50,
+            epoch=5,
+            metrics={"acc": 0.9},
+            config_hash="h",
+            extra={},
+        ),
+    )
+    return tmp_path
+
+
+def test_list_table_json_sort_and_filter(tmp_path, run_core):
+    (tmp_path / "runB").mkdir()
+    _make(tmp_path)
+    table = run_core("list-checkpoints", tmp_path)
+    assert table.exit_code == 0
+    assert "pkg-a" in table.stdout and "pkg-b" in table.stdout and "val_loss=0.3333" in table.stdout
+    rows = json.loads(run_core("list-checkpoints", tmp_path, "--json", "--sort", "step", "--reverse").stdout)
+    assert [r["step"] for r in rows] == [50, 3, 2, 1]
+    only_a = json.loads(run_core("list-checkpoints", tmp_path, "--json", "--package", "pkg-a", "--sort", "val_loss").stdout)
+    assert [r["step"] for r in only_a] == [3, 2, 1] and all(r["status"] == "ok" for r in only_a)
+
+
+def test_truncated_files_are_corrupt_for_list_and_verify(tmp_path, run_core):
+    (tmp_path / "runB").mkdir()
+    _make(tmp_path)
+    victim = tmp_path / "runA" / "checkpoint_step_00000002" / "w.npz"
+    victim.write_bytes(victim.read_bytes()[:50])
+    rows = {os.path.basename(r["path"]): r for r in json.loads(run_core("list-checkpoints", tmp_path, "--json").stdout)}
+    assert rows["checkpoint_step_00000002"]["status"] == "corrupt"
+    assert rows["checkpoint_step_00000003"]["status"] == "ok"
+    result = run_core("verify", tmp_path)
+    assert result.exit_code == 1
+    bad = [line for line in result.stdout.splitlines() if not line.startswith("ok")]
+    assert len(bad) == 1 and "w.npz" in bad[0] and "checkpoint_step_00000002" in bad[0]
+
+
+def test_unfinished_save_is_listed_incomplete(tmp_path, run_core):
+    (tmp_path / ".tmp-checkpoint_step_9-123-abcd").mkdir()
+    rows = json.loads(run_core("list-checkpoints", tmp_path, "--json").stdout)
+    assert [r["status"] for r in rows] == ["incomplete"]
+
+
+def test_show_reports_everything_without_weights(tmp_path, run_core):
+    (tmp_path / "runB").mkdir()
+    _make(tmp_path)
+    shown = json.loads(run_core("show", tmp_path / "runB" / "best_model.npz", "--json").stdout)
+    assert shown["package"] == "pkg-b" and shown["step"] == 50 and shown["metrics"] == {"acc": 0.9}
+    assert shown["files"]["best_model.npz"]["sha256"]
+    text = run_core("show", tmp_path / "runA" / "checkpoint_step_00000003")
+    assert "val_loss: 0.3333" in text.stdout and "w.npz" in text.stdout
+
+
+def test_missing_paths_are_one_line_usage_errors(tmp_path, run_core):
+    for args in (
+        ["list-checkpoints", tmp_path / "nope"],
+        ["show", tmp_path / "nope"],
+        ["verify", tmp_path / "nope"],
+        ["list-checkpoints", "--bogus"],
+    ):
+        result = run_core(*args)
+        assert result.exit_code == 2, result.output
+        assert len(result.output.strip().splitlines()) == 1 and result.output.startswith("error: ")
+    (tmp_path / "plain").mkdir()
+    result = run_core("show", tmp_path / "plain")
+    assert result.exit_code == 2 and "not a checkpoint" in result.output
+
+
+def test_listing_imports_no_torch_or_jax_and_opens_no_weights(tmp_path):
+    (tmp_path / "runB").mkdir()
+    _make(tmp_path)
+    probe = f"""
+import sys
+opened = []
+sys.addaudithook(lambda event, args: opened.append(str(args[0])) if event == "open" else None)
+from trainer_core.cli import build_cli
+from trainer_core.plugins import get_plugin_manager
+try:
+    build_cli(get_plugin_manager()).main(["list-checkpoints", {str(tmp_path)!r}, "--json"], prog_name="core")
+except SystemExit as exit:
+    assert exit.code == 0, exit.code
+heavy = sorted(m for m in ("torch", "jax", "flax", "tensorflow") if m in sys.modules)
+weights = [p for p in opened if p.endswith(".npz")]
+print("HEAVY", heavy, "WEIGHTS", weights, file=sys.stderr)
+"""
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert "HEAVY [] WEIGHTS []" in result.stderr, result.stderr
+    assert len(json.loads(result.stdout)) == 4
+
+
+class LegacyLayout(CheckpointLayout):
+    name = "legacy.pkl"
+    package = "legacy-pkg"
+
+    def recognise(self, path, is_dir):
+        return not is_dir and path.endswith("model_weights.pkl")
+
+    def describe(self, path):
+        return CheckpointInfo(path=path, package=self.package, layout=self.name, kind="legacy", size=os.path.getsize(path))
+
+
+class LegacyPlugin:
+    @hookimpl
+    def register_checkpoint_layouts(self, register):
+        register(LegacyLayout())
+
+
+def test_a_plugin_layout_claims_files_without_manifest(tmp_path, run_core):
+    (tmp_path / "old").mkdir()
+    (tmp_path / "old" / "model_weights.pkl").write_bytes(b"\x80\x04N.")
+    pm = get_plugin_manager(load_entrypoints=False, plugins=[LegacyPlugin()], warn=False)
+    rows = json.loads(run_core("list-checkpoints", tmp_path, "--json", pm=pm).stdout)
+    assert [(r["package"], r["kind"]) for r in rows] == [("legacy-pkg", "legacy")]
+
+
+def test_plugins_command_lists_installed_packages(run_core):
+    result = run_core("plugins", "--json", pm=get_plugin_manager(warn=False))
+    data = json.loads(result.stdout)
+    by_dist = {p["distribution"]: p for p in data["plugins"]}
+    for dist in ("trainer-core", "spinlock-vqvae", "choice2vec", "arc-comm", "bongard-detector", "vizwatch"):
+        assert dist in by_dist, dist
+    assert "core.example" in [layout for p in data["plugins"] for layout in p["layouts"]]
+    assert by_dist["arc-comm"]["layouts"] == ["arc.pretrained_encoder", "arc.system"]
+    assert "register_checkpoint_layouts" in by_dist["vizwatch"]["hooks"]
+
+
+def test_core_help_starts_fast_enough_to_be_metadata_only():
+    """`core --help` must not import torch or jax (the plugins import them lazily)."""
+    probe = "import sys; from trainer_core.cli import build_cli; build_cli(); print(sorted(m for m in ('torch','jax') if m in sys.modules))"
+    assert subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout.strip() == "[]"
