@@ -13,7 +13,7 @@ def test_entry_point_registers_the_layouts():
     (entry,) = [ep for ep in metadata.entry_points(group="trainer_core") if ep.dist.name == "choice2vec"]
     pm = get_plugin_manager(warn=False)
     assert pm.has_plugin(entry.name) and entry.name not in pm.failures
-    registry = collect_registry(pm)
+    registry = collect_registry(pm).collect_all()
     owned = sorted(name for (kind, name), owner in registry.owners.items() if owner == entry.name and kind == "layout")
     assert owned == ["choice2vec.checkpoint"]
     assert all(registry.layouts[name].package == "choice2vec" for name in owned)

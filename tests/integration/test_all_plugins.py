@@ -11,7 +11,7 @@ from trainer_core.testing import run_core
 def test_all_plugins_load_together_without_conflicts():
     pm = get_plugin_manager(warn=False)
     assert pm.failures == {}
-    registry = collect_registry(pm)
+    registry = collect_registry(pm).collect_all()
     assert registry.problems == []
     packages = {layout.package for layout in registry.layouts.values()}
     assert packages >= {"trainer-core", "spinlock-vqvae", "choice2vec", "arc-comm", "bongard-detector", "vizwatch"}

@@ -13,7 +13,7 @@ def test_entry_point_registers_the_layouts():
     (entry,) = [ep for ep in metadata.entry_points(group="trainer_core") if ep.dist.name == "spinlock-vqvae"]
     pm = get_plugin_manager(warn=False)
     assert pm.has_plugin(entry.name) and entry.name not in pm.failures
-    registry = collect_registry(pm)
+    registry = collect_registry(pm).collect_all()
     owned = sorted(name for (kind, name), owner in registry.owners.items() if owner == entry.name and kind == "layout")
     assert owned == ["vqvae.training"]
     assert all(registry.layouts[name].package == "spinlock-vqvae" for name in owned)

@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 import secrets
+import threading
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -27,8 +28,15 @@ def temp_sibling(path: str | os.PathLike) -> Path:
     return path.with_name(f"{TMP_PREFIX}{path.name}-{os.getpid()}-{secrets.token_hex(4)}")
 
 
+PARALLEL_HASH_MIN = 4 << 20
+
+
 class HashingWriter:
-    """A binary file wrapper that hashes (sha256) and counts what goes through it."""
+    """A binary file wrapper that hashes (sha256) and counts what goes through it.
+
+    A large chunk is hashed on a helper thread while the file write proceeds (both release the
+    GIL), so hashing costs little wall time on top of the write.
+    """
 
     def __init__(self, raw: BinaryIO):
         self._raw = raw
@@ -37,9 +45,16 @@ class HashingWriter:
 
     def write(self, data) -> int:
         view = memoryview(data).cast("B")
-        self.sha256.update(view)
         self.size += view.nbytes
-        return self._raw.write(view)
+        if view.nbytes < PARALLEL_HASH_MIN:
+            self.sha256.update(view)
+            return self._raw.write(view)
+        hasher = threading.Thread(target=self.sha256.update, args=(view,))
+        hasher.start()
+        try:
+            return self._raw.write(view)
+        finally:
+            hasher.join()
 
     def flush(self) -> None:
         self._raw.flush()

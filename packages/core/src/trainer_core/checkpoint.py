@@ -49,7 +49,7 @@ def _check_file_name(name: str) -> None:
 
 def _prepared(name: str, data: Any) -> Any:
     """Values not yet snapshotted (bytes or a writer) are serialised by suffix now."""
-    return data if isinstance(data, bytes) or callable(data) else snapshot(name, data)
+    return data if isinstance(data, bytes) or callable(data) else snapshot(name, data, copy=False)
 
 
 def _write_files(directory: Path, payloads: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
@@ -422,7 +422,8 @@ class CheckpointManager:
             raise UsageError("a single-file checkpoint holds exactly one file")
         if self._writer is not None:
             self._writer.wait()  # at most one save in flight; surfaces an earlier failure
-        payloads = {file_name: snapshot(file_name, value) for file_name, value in state.items()}
+        # asynchronous: copy to host memory now (training goes on); synchronous: serialise in place
+        payloads = {file_name: snapshot(file_name, value, copy=self._writer is not None) for file_name, value in state.items()}
         fields = dict(
             package=self.package,
             layout=self.layout,

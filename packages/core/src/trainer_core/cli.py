@@ -22,10 +22,11 @@ class CoreContext:
 
     @cached_property
     def registry(self) -> Registry:
-        registry = collect_registry(self.pm)
-        for problem in registry.problems:
+        return collect_registry(self.pm)
+
+    def warn_problems(self) -> None:
+        for problem in self.registry.problems:
             click.echo(f"warning: {problem}", err=True)
-        return registry
 
 
 def _display_path(path: str) -> str:
@@ -95,6 +96,7 @@ def build_cli(pm: TrainerPluginManager | None = None) -> click.Group:
         from trainer_core.discovery import find_checkpoints
 
         found = find_checkpoints(paths or (".",), obj.registry.layouts, package)
+        obj.warn_problems()
         found.sort(key=_sort_key(sort_field), reverse=reverse)
         if as_json:
             echo_json([c.to_json() for c in found])
@@ -240,7 +242,8 @@ def build_cli(pm: TrainerPluginManager | None = None) -> click.Group:
     @click.pass_obj
     def plugins(obj: CoreContext, as_json: bool) -> None:
         """Installed plugins: distribution, version, layouts, config schemas, sinks, hooks."""
-        registry = obj.registry
+        registry = obj.registry.collect_all()
+        obj.warn_problems()
         entries = []
         for name, plugin in obj.pm.list_name_plugin():
             dist, version = obj.pm.distributions.get(name, ("-", "-"))

@@ -73,4 +73,6 @@ def render_table(headers: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
 
 
 def echo_json(data: Any) -> None:
-    click.echo(json.dumps(data, indent=2, default=str))
+    """Indented for people; long lists compact (the C encoder), e.g. 10,000 checkpoints."""
+    indent = None if isinstance(data, list) and len(data) > 500 else 2
+    click.echo(json.dumps(data, indent=indent, default=str))

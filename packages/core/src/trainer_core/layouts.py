@@ -39,13 +39,16 @@ class CheckpointInfo:
     manifest_path: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        data = dataclasses.asdict(self)
+        data = {name: getattr(self, name) for name in _FIELDS}  # shallow: values are JSON already
         data["headline"] = list(self.headline)
         return data
 
     def headline_metrics(self) -> dict[str, Any]:
         names = self.headline or tuple(self.metrics)[:3]
         return {k: self.metrics[k] for k in names if k in self.metrics}
+
+
+_FIELDS = tuple(f.name for f in dataclasses.fields(CheckpointInfo))
 
 
 class CheckpointLayout:

@@ -103,9 +103,18 @@ def manifest_location(path: str) -> tuple[str, str]:
 
 def read_manifest(manifest_path: str) -> tuple[dict[str, Any], float]:
     """Read and parse a manifest; returns (manifest, mtime). Raises OSError or ValueError."""
-    with open(manifest_path, "rb") as f:
-        raw = f.read()
-        mtime = os.fstat(f.fileno()).st_mtime
+    fd = os.open(manifest_path, os.O_RDONLY)  # plain syscalls: listing reads thousands of these
+    try:
+        stat = os.fstat(fd)
+        raw = os.read(fd, stat.st_size + 1)
+        while len(raw) <= stat.st_size:  # a short read
+            more = os.read(fd, stat.st_size + 1 - len(raw))
+            if not more:
+                break
+            raw += more
+    finally:
+        os.close(fd)
+    mtime = stat.st_mtime
     data = json.loads(raw)
     if not isinstance(data, dict) or data.get("format") != FORMAT or not isinstance(data.get("files"), dict):
         raise ValueError("not a trainer-core manifest")

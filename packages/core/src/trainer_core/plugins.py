@@ -10,15 +10,17 @@ from __future__ import annotations
 import importlib
 import sys
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from functools import cached_property
 from importlib import metadata
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
 from trainer_core import hookspecs
-from trainer_core.config import ConfigSchema
-from trainer_core.layouts import CheckpointLayout
+
+if TYPE_CHECKING:
+    from trainer_core.config import ConfigSchema
+    from trainer_core.layouts import CheckpointLayout
 
 ENTRY_POINT_GROUP = "trainer_core"
 DEFAULT_PLUGINS = (
@@ -83,40 +85,56 @@ def _dist_version(name: str) -> str:
         return "unknown"
 
 
-@dataclass
 class Registry:
-    """Everything registered by the plugins, with the plugin that registered each item."""
+    """Everything registered by the plugins, with the plugin that registered each item.
 
-    layouts: dict[str, CheckpointLayout] = field(default_factory=dict)
-    schemas: dict[str, ConfigSchema] = field(default_factory=dict)
-    sinks: dict[str, Callable[..., Any]] = field(default_factory=dict)
-    owners: dict[tuple[str, str], str] = field(default_factory=dict)
-    problems: list[str] = field(default_factory=list)
+    Each kind is collected on first use, so listing checkpoints never runs (or imports what)
+    the config-schema hooks need.
+    """
 
+    def __init__(self, pm: pluggy.PluginManager) -> None:
+        self.pm = pm
+        self.owners: dict[tuple[str, str], str] = {}
+        self.problems: list[str] = []
 
-def _collect(pm: pluggy.PluginManager, hook_name: str, kind: str, key: Callable[..., str], store: dict, registry: Registry) -> None:
-    for impl in getattr(pm.hook, hook_name).get_hookimpls():
+    def _collect(self, hook_name: str, kind: str, key: Callable[..., str]) -> dict[str, Any]:
+        store: dict[str, Any] = {}
+        for impl in getattr(self.pm.hook, hook_name).get_hookimpls():
 
-        def register(*args: Any, _plugin: str = impl.plugin_name) -> None:
-            name = key(*args)
-            if name in store:
-                registry.problems.append(f"{kind} {name!r} from {_plugin} ignored: already registered by {registry.owners[(kind, name)]}")
-                return
-            store[name] = args[-1] if len(args) > 1 else args[0]
-            registry.owners[(kind, name)] = _plugin
+            def register(*args: Any, _plugin: str = impl.plugin_name) -> None:
+                name = key(*args)
+                if name in store:
+                    self.problems.append(f"{kind} {name!r} from {_plugin} ignored: already registered by {self.owners[(kind, name)]}")
+                    return
+                store[name] = args[-1]
+                self.owners[(kind, name)] = _plugin
 
-        try:
-            impl.function(register)
-        except Exception as exc:  # noqa: BLE001
-            registry.problems.append(f"plugin {impl.plugin_name} failed in {hook_name}: {exc}")
+            try:
+                impl.function(register)
+            except Exception as exc:  # noqa: BLE001 - one broken plugin must not break the others
+                self.problems.append(f"plugin {impl.plugin_name} failed in {hook_name}: {exc}")
+        return store
+
+    @cached_property
+    def layouts(self) -> dict[str, CheckpointLayout]:
+        return self._collect("register_checkpoint_layouts", "layout", lambda layout: layout.name)
+
+    @cached_property
+    def schemas(self) -> dict[str, ConfigSchema]:
+        return self._collect("register_config_schemas", "schema", lambda schema: schema.name)
+
+    @cached_property
+    def sinks(self) -> dict[str, Callable[..., Any]]:
+        return self._collect("register_metric_sinks", "sink", lambda name, factory: name)
+
+    def collect_all(self) -> Registry:
+        self.layouts, self.schemas, self.sinks  # noqa: B018 - collect every kind now
+        return self
 
 
 def collect_registry(pm: pluggy.PluginManager) -> Registry:
-    registry = Registry()
-    _collect(pm, "register_checkpoint_layouts", "layout", lambda layout: layout.name, registry.layouts, registry)
-    _collect(pm, "register_config_schemas", "schema", lambda schema: schema.name, registry.schemas, registry)
-    _collect(pm, "register_metric_sinks", "sink", lambda name, factory: name, registry.sinks, registry)
-    return registry
+    """The registry of ``pm``'s plugins (each kind collected when first used)."""
+    return Registry(pm)
 
 
 def implemented_hooks(pm: pluggy.PluginManager, plugin: Any) -> list[str]:

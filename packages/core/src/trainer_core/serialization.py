@@ -62,8 +62,13 @@ def host_copy(value: Any) -> Any:
     return value
 
 
-def snapshot(name: str, value: Any) -> bytes | Writer:
-    """Capture ``value`` now; return bytes or a writer to serialise it into file ``name``."""
+def snapshot(name: str, value: Any, copy: bool = True) -> bytes | Writer:
+    """Capture ``value`` now; return bytes or a writer to serialise it into file ``name``.
+
+    With ``copy`` (for asynchronous saves) tensors and arrays are copied to host memory first, so
+    training may change them while the writer runs; without it the writer reads them in place.
+    """
+    clone = host_copy if copy else (lambda v: v)
     if isinstance(value, (bytes, bytearray, memoryview)):
         return bytes(value)
     suffix = _suffix(name)
@@ -76,9 +81,9 @@ def snapshot(name: str, value: Any) -> bytes | Writer:
 
         return yaml.safe_dump(value, sort_keys=False).encode()
     if suffix == ".safetensors":
-        return _safetensors_writer(host_copy(dict(value)))
+        return _safetensors_writer(clone(dict(value)))
     if suffix in (".pt", ".pth"):
-        obj = host_copy(value)
+        obj = clone(value)
 
         def write_torch(f: BinaryIO) -> None:
             import torch
@@ -89,7 +94,7 @@ def snapshot(name: str, value: Any) -> bytes | Writer:
     if suffix == ".msgpack":
         return _msgpack_writer(value)
     if suffix == ".npz":
-        arrays = {k: host_copy(v) for k, v in dict(value).items()}
+        arrays = {k: clone(v) for k, v in dict(value).items()}
 
         def write_npz(f: BinaryIO) -> None:
             import numpy as np

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import click
 
-from trainer_core.config import ConfigSchema
-from trainer_core.example.config import ExampleConfig
 from trainer_core.hookspecs import hookimpl
 from trainer_core.layouts import CheckpointLayout
 
@@ -25,6 +23,9 @@ def register_checkpoint_layouts(register):
 
 @hookimpl
 def register_config_schemas(register):
+    from trainer_core.config import ConfigSchema
+    from trainer_core.example.config import ExampleConfig
+
     register(ConfigSchema(name="core.example", model=ExampleConfig, description="example spiral classifier"))
 
 
@@ -58,6 +59,7 @@ def register_commands(cli):
         from trainer_core.checkpoint import find_resume_point
         from trainer_core.cli_support import echo_json
         from trainer_core.config import load_config
+        from trainer_core.example.config import ExampleConfig
         from trainer_core.rundirs import allocate_run_dir
 
         flags = {"epochs": epochs, "batch_size": batch_size, "learning_rate": learning_rate, "seed": seed}
