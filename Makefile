@@ -21,7 +21,7 @@ $(STAMP): $(foreach p,$(PACKAGES),packages/$(p)/pyproject.toml) requirements-dev
 install: $(STAMP)
 
 demo: install
-	$(BIN)/core example-train --root demo_runs/example --epochs 6
+	$(BIN)/core example-train --root demo_runs/example
 	$(BIN)/core list-checkpoints demo_runs
 
 test: install

@@ -216,3 +216,18 @@ def test_manifest_is_the_last_file_written(tmp_path, monkeypatch):
     monkeypatch.setattr(engine, "write_durable", lambda path, data: (order.append(os.path.basename(path)), real(path, data))[1])
     commit_directory(tmp_path / "c", {"b.json": {}, "a.json": {}}, FIELDS)
     assert order[-1] == mf.MANIFEST_NAME
+
+
+def test_reused_staging_buffers_never_mix_two_saves(tmp_path):
+    torch = pytest.importorskip("torch")
+    weights = torch.zeros(1000)
+    with CheckpointManager(tmp_path, package="p", layout="p.l", async_save=True) as manager:
+        infos = []
+        for step in range(1, 5):
+            weights.fill_(step)
+            infos.append(manager.save({"m.safetensors": {"w": weights}, "s.pt": {"w": weights * 2}}, step=step))
+            weights.fill_(-1)  # training changes the live tensor right after save() returns
+        infos = [f.result() for f in infos]
+    for step, info in enumerate(infos, start=1):
+        loaded = load_checkpoint(info.path)
+        assert torch.all(loaded["m.safetensors"]["w"] == step) and torch.all(loaded["s.pt"]["w"] == 2 * step)

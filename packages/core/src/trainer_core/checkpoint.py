@@ -390,6 +390,7 @@ class CheckpointManager:
         self.run = run
         self.recovered = recover(self.directory)
         self._writer = AsyncWriter() if async_save else None
+        self._staging: dict = {}  # host buffers reused by successive async snapshots
 
     # paths never deleted by retention (e.g. the checkpoint a run resumed from)
     def protect(self, path: str | os.PathLike) -> None:
@@ -423,7 +424,9 @@ class CheckpointManager:
         if self._writer is not None:
             self._writer.wait()  # at most one save in flight; surfaces an earlier failure
         # asynchronous: copy to host memory now (training goes on); synchronous: serialise in place
-        payloads = {file_name: snapshot(file_name, value, copy=self._writer is not None) for file_name, value in state.items()}
+        payloads = {
+            file_name: snapshot(file_name, value, copy=self._writer is not None, staging=self._staging) for file_name, value in state.items()
+        }
         fields = dict(
             package=self.package,
             layout=self.layout,

@@ -43,16 +43,29 @@ def _is_jax_array(value: Any) -> bool:
     return type(value).__module__.startswith(("jax", "jaxlib"))
 
 
-def host_copy(value: Any) -> Any:
-    """Deep copy of tensors/arrays inside dicts, lists and tuples into host memory."""
+def host_copy(value: Any, staging: dict | None = None, key: tuple = ()) -> Any:
+    """Deep copy of tensors/arrays inside dicts, lists and tuples into host memory.
+
+    With a ``staging`` dict, buffers of the previous snapshot are reused when shape and dtype
+    match (copy into memory already mapped: no allocation, no page faults). Only valid while the
+    previous snapshot is no longer being written — the checkpoint manager guarantees that.
+    """
     if _is_torch_tensor(value):
-        return value.detach().to("cpu", copy=True)
+        source = value.detach()
+        if staging is not None:
+            buffer = staging.get(key)
+            if buffer is None or buffer.shape != source.shape or buffer.dtype != source.dtype or not source.is_contiguous():
+                buffer = staging[key] = source.to("cpu", copy=True)
+            else:
+                buffer.copy_(source)
+            return buffer
+        return source.to("cpu", copy=True)
     if isinstance(value, dict):
-        return {k: host_copy(v) for k, v in value.items()}
+        return {k: host_copy(v, staging, (*key, k)) for k, v in value.items()}
     if isinstance(value, list):
-        return [host_copy(v) for v in value]
+        return [host_copy(v, staging, (*key, i)) for i, v in enumerate(value)]
     if isinstance(value, tuple):
-        return tuple(host_copy(v) for v in value)
+        return tuple(host_copy(v, staging, (*key, i)) for i, v in enumerate(value))
     if _is_jax_array(value):
         import numpy as np
 
@@ -62,13 +75,13 @@ def host_copy(value: Any) -> Any:
     return value
 
 
-def snapshot(name: str, value: Any, copy: bool = True) -> bytes | Writer:
+def snapshot(name: str, value: Any, copy: bool = True, staging: dict | None = None) -> bytes | Writer:
     """Capture ``value`` now; return bytes or a writer to serialise it into file ``name``.
 
     With ``copy`` (for asynchronous saves) tensors and arrays are copied to host memory first, so
     training may change them while the writer runs; without it the writer reads them in place.
     """
-    clone = host_copy if copy else (lambda v: v)
+    clone = (lambda v: host_copy(v, staging, (name,))) if copy else (lambda v: v)
     if isinstance(value, (bytes, bytearray, memoryview)):
         return bytes(value)
     suffix = _suffix(name)

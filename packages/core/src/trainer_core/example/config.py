@@ -8,14 +8,14 @@ from trainer_core.config import TrainerConfig
 
 
 class ExampleConfig(TrainerConfig):
-    epochs: int = Field(8, ge=1, description="passes over the training set")
+    epochs: int = Field(20, ge=1, description="passes over the training set")
     batch_size: int = Field(64, ge=1)
     learning_rate: float = Field(0.1, gt=0)
     momentum: float = Field(0.9, ge=0, lt=1)
-    lr_step_epochs: int = Field(4, ge=1, description="decay the learning rate by lr_gamma every N epochs")
+    lr_step_epochs: int = Field(8, ge=1, description="decay the learning rate by lr_gamma every N epochs")
     lr_gamma: float = Field(0.5, gt=0, le=1)
-    hidden_size: int = Field(64, ge=1)
-    dropout: float = Field(0.1, ge=0, lt=1)
+    hidden_size: int = Field(128, ge=1)
+    dropout: float = Field(0.05, ge=0, lt=1)
     samples: int = Field(3000, ge=30, description="generated points (3-arm spirals)")
     classes: int = Field(3, ge=2)
     noise: float = Field(0.15, ge=0)
