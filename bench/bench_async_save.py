@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import interleaved, report, timed  # noqa: E402
+from _common import report, timed  # noqa: E402
 
 from trainer_core.checkpoint import CheckpointManager  # noqa: E402
 from trainer_core.training_state import training_state  # noqa: E402
@@ -53,8 +53,14 @@ def main() -> None:
     ratio = steady / sync
     report(
         "async_save",
-        {"state_mb": STATE_MB, "sync_save_s": sync, "async_stall_s": steady, "stall_ratio": ratio, "stall_pct": ratio * 100,
-         "first_async_stall_s": first},
+        {
+            "state_mb": STATE_MB,
+            "sync_save_s": sync,
+            "async_stall_s": steady,
+            "stall_ratio": ratio,
+            "stall_pct": ratio * 100,
+            "first_async_stall_s": first,
+        },
         "async stall below 10% of a synchronous save (steady state: staging buffers reused from the first save on)",
         ratio < 0.10,
     )

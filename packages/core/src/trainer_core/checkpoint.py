@@ -425,7 +425,8 @@ class CheckpointManager:
             self._writer.wait()  # at most one save in flight; surfaces an earlier failure
         # asynchronous: copy to host memory now (training goes on); synchronous: serialise in place
         payloads = {
-            file_name: snapshot(file_name, value, copy=self._writer is not None, staging=self._staging) for file_name, value in state.items()
+            file_name: snapshot(file_name, value, copy=self._writer is not None, staging=self._staging)
+            for file_name, value in state.items()
         }
         fields = dict(
             package=self.package,

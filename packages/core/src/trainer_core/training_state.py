@@ -7,6 +7,7 @@ Everything is stored as tensors and plain values so that it reads back with
 from __future__ import annotations
 
 import random
+import sys
 from typing import Any
 
 import numpy as np
@@ -16,18 +17,23 @@ STATE_FILE = "trainer_state.pt"
 
 
 def capture_rng_state(jax_key: Any = None) -> dict[str, Any]:
-    """Python, numpy (global), torch CPU and CUDA generators, plus a JAX key if given."""
-    import torch
+    """Python, numpy (global), torch CPU and CUDA generators, plus a JAX key if given.
 
+    torch's generators are included when the process has imported torch; without torch the
+    result is plain JSON (a JAX trainer can save it as ``rng_state.json``).
+    """
     version, internal, gauss = random.getstate()
     kind, keys, pos, has_gauss, cached = np.random.get_state()
     state: dict[str, Any] = {
         "python": {"version": version, "internal": list(internal), "gauss": gauss},
         "numpy": {"kind": kind, "keys": keys.tolist(), "pos": int(pos), "has_gauss": int(has_gauss), "cached": float(cached)},
-        "torch": torch.get_rng_state(),
     }
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
+    if "torch" in sys.modules:
+        import torch
+
+        state["torch"] = torch.get_rng_state()
+        if torch.cuda.is_available():
+            state["cuda"] = torch.cuda.get_rng_state_all()
     if jax_key is not None:
         import jax
 
@@ -43,15 +49,16 @@ def _is_typed_key(key: Any) -> bool:
 
 def restore_rng_state(state: dict[str, Any]) -> Any:
     """Restore every generator captured by :func:`capture_rng_state`; returns the JAX key or None."""
-    import torch
-
     py = state["python"]
     random.setstate((py["version"], tuple(py["internal"]), py["gauss"]))
     n = state["numpy"]
     np.random.set_state((n["kind"], np.array(n["keys"], dtype=np.uint32), n["pos"], n["has_gauss"], n["cached"]))
-    torch.set_rng_state(state["torch"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
+    if "torch" in state:
+        import torch
+
+        torch.set_rng_state(state["torch"])
+        if "cuda" in state and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["cuda"])
     if "jax_key" in state:
         return np.asarray(state["jax_key"], dtype=np.uint32)
     return None
