@@ -231,3 +231,18 @@ def test_reused_staging_buffers_never_mix_two_saves(tmp_path):
     for step, info in enumerate(infos, start=1):
         loaded = load_checkpoint(info.path)
         assert torch.all(loaded["m.safetensors"]["w"] == step) and torch.all(loaded["s.pt"]["w"] == 2 * step)
+
+
+def test_process_exit_waits_for_the_save_in_flight(tmp_path):
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, numpy as np\n"
+        "from trainer_core.checkpoint import CheckpointManager\n"
+        "m = CheckpointManager(sys.argv[1], package='p', layout='p.l', async_save=True)\n"
+        "m.save({'w.npz': {'w': np.ones(2_000_000)}}, step=1)\n"  # no wait(), no close(): exit right away
+    )
+    subprocess.run([sys.executable, "-c", code, str(tmp_path)], check=True)
+    (info,) = CheckpointManager(tmp_path, package="p", layout="p.l").checkpoints()
+    assert verify_checkpoint(info.path).status == "ok"

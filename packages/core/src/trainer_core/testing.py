@@ -74,3 +74,28 @@ def assert_checkpoint_contract(path: str | os.PathLike, *, layout: str, tmp_path
     assert json.loads(listed.stdout)[0]["status"] == "corrupt"
     verified = run_core(["verify", str(copy)], pm)
     assert verified.exit_code == 1 and victim in verified.output, verified.output
+
+
+def assert_plugin_registered(distribution: str, layouts: list[str]) -> None:
+    """The distribution's `trainer_core` entry point loads and registers exactly ``layouts``."""
+    from importlib import metadata
+
+    entries = [ep for ep in metadata.entry_points(group="trainer_core") if ep.dist is not None and ep.dist.name == distribution]
+    assert len(entries) == 1, f"{distribution} should expose one `trainer_core` entry point, found {entries}"
+    name = entries[0].name
+    pm = get_plugin_manager(warn=False)
+    assert pm.has_plugin(name) and name not in pm.failures, pm.failures.get(name)
+    registry = collect_registry(pm).collect_all()
+    owned = sorted(item for (kind, item), owner in registry.owners.items() if owner == name and kind == "layout")
+    assert owned == sorted(layouts)
+    assert all(registry.layouts[item].package == distribution for item in owned)
+
+
+def assert_light_import(module: str, heavy: tuple[str, ...] = ("torch", "jax")) -> None:
+    """Importing ``module`` in a fresh interpreter loads none of ``heavy`` (fast CLI start)."""
+    import subprocess
+    import sys
+
+    code = f"import sys, {module}; print(sorted(m for m in {heavy!r} if m in sys.modules))"
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert loaded == "[]", f"importing {module} loads {loaded}"

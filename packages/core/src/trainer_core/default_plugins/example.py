@@ -48,9 +48,14 @@ def register_commands(cli):
     @click.option("--seed", type=int, help="Override seed.")
     @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override any config key (repeatable).")
     @click.option("--max-steps", type=int, help="Stop after this many steps in total, as if interrupted (resume later).")
+    @click.option(
+        "--trust-pickle", is_flag=True, help="Allow resuming from a checkpoint that needs full unpickling (runs code: only your own files)."
+    )
     @click.option("--progress/--no-progress", default=None, help="Progress bar (default: only on a terminal).")
     @click.option("--json", "as_json", is_flag=True, help="Print the final summary as JSON.")
-    def example_train(config_path, output, root, resume, epochs, batch_size, learning_rate, seed, overrides, max_steps, progress, as_json):
+    def example_train(
+        config_path, output, root, resume, epochs, batch_size, learning_rate, seed, overrides, max_steps, trust_pickle, progress, as_json
+    ):
         """Train core's example model (a small MLP on generated spirals) with full checkpointing.
 
         Checkpoints land in OUTPUT/checkpoints/ (atomic, with manifest), metrics in
@@ -75,7 +80,15 @@ def register_commands(cli):
             output = allocate_run_dir(root)
         from trainer_core.example.trainer import train
 
-        summary = train(config, output, resume=resume, max_steps=max_steps, progress=progress, pm=click.get_current_context().obj.pm)
+        summary = train(
+            config,
+            output,
+            resume=resume,
+            max_steps=max_steps,
+            trust_pickle=trust_pickle,
+            progress=progress,
+            pm=click.get_current_context().obj.pm,
+        )
         if as_json:
             echo_json(summary)
         else:

@@ -45,6 +45,7 @@ def train(
     *,
     resume: str | Path | None = None,
     max_steps: int | None = None,
+    trust_pickle: bool = False,
     pm: Any = None,
     progress: bool | None = None,
     on_step: Callable[[int], None] | None = None,
@@ -89,7 +90,7 @@ def train(
     )
     epoch, batch, step = 0, 0, 0
     if checkpoint is not None:
-        loaded = load_checkpoint(checkpoint)
+        loaded = load_checkpoint(checkpoint, trust_pickle=trust_pickle)
         if loaded.info.config_hash != chash:
             raise UsageError(
                 f"{checkpoint} was trained with another config (hash {str(loaded.info.config_hash)[:12]} vs {chash[:12]}); resume with the same config, or start a new run"
