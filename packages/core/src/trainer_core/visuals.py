@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -9,7 +10,10 @@ from typing import Any
 
 @dataclass
 class SplitData:
-    """One split's points: ``embeddings`` (N x D), true ``labels`` and ``predictions`` (N)."""
+    """One split's points: ``embeddings`` (N x D), true ``labels`` and ``predictions`` (N).
+
+    Give the same points in the same order at every epoch, so plotters can follow them.
+    """
 
     embeddings: Any
     labels: Any = None
@@ -20,14 +24,25 @@ class SplitData:
 class VisualizationEvent:
     """Payload of ``visualize_epoch_end`` / ``visualize_checkpoint``.
 
-    Arrays are host (numpy) copies the plotter may keep; ``class_names`` index the labels.
+    ``splits`` maps a split name (``train``, ``val``) to :class:`SplitData` of host (numpy)
+    arrays. A trainer may instead give ``splits_factory``, called at most once and only by a
+    plotter that draws this epoch (:meth:`get_splits`), so epochs nobody plots cost nothing.
+    ``options`` are the user's visualization choices (``enabled``, ``method``, ``every``,
+    ``root``...), e.g. from ``--visualize-training --viz-method tsne --viz-every 10``.
     """
 
     run_dir: Path
     epoch: int
     step: int
     metrics: dict[str, float] = field(default_factory=dict)
-    splits: dict[str, SplitData] = field(default_factory=dict)
+    splits: dict[str, SplitData] | None = None
     class_names: list[str] | None = None
     total_epochs: int | None = None
     package: str | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+    splits_factory: Callable[[], dict[str, SplitData]] | None = None
+
+    def get_splits(self) -> dict[str, SplitData]:
+        if self.splits is None:
+            self.splits = self.splits_factory() if self.splits_factory is not None else {}
+        return self.splits

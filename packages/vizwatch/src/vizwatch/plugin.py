@@ -1,25 +1,111 @@
-"""vizwatch's plugin for trainer-core: the checkpoint layouts it writes.
+"""vizwatch's trainer-core plugin: draws snapshots for any trainer that enables it, and lists
+run folders in ``core list-checkpoints``.
 
-The trainer itself arrives with issue #3; until then this registers the layouts so that
-``core plugins`` and ``core list-checkpoints`` know the package.
+A trainer enables it through the visualization event's options, e.g.
+``VisualizationEvent(..., options={"enabled": True, "method": "tsne", "every": 10})``; keys:
+``enabled``, ``method`` (tsne, umap, pca), ``every``, ``root`` (default
+``training_feature_visualizations``), ``train_points`` (500), ``val_points`` (300), ``seed``,
+``worker`` (``process`` or ``thread``).
 """
 
 from __future__ import annotations
 
+import json
+import os
+import re
+
 from trainer_core.hookspecs import hookimpl
-from trainer_core.layouts import CheckpointLayout
+from trainer_core.layouts import CheckpointInfo, CheckpointLayout
 
 PACKAGE = "vizwatch"
+_WATCHERS: dict[str, object] = {}
+_RUN_NAME = re.compile(r"^run_\d+$")
+
+
+class VisualizationRunLayout(CheckpointLayout):
+    """``training_feature_visualizations/run_NNN/``: frames plus ``run_metadata.json``."""
+
+    name = "vizwatch.run"
+    package = PACKAGE
+    kind = "visualization"
+    headline_metrics = ("best_val_acc", "frames")
+    description = "training_feature_visualizations/run_NNN/: frames, run_metadata.json, training_progress.txt"
+
+    def recognise(self, path: str, is_dir: bool) -> bool:
+        return is_dir and _RUN_NAME.match(os.path.basename(path)) is not None and os.path.isfile(os.path.join(path, "run_metadata.json"))
+
+    def describe(self, path: str) -> CheckpointInfo:
+        info = CheckpointInfo(path=path, package=PACKAGE, layout=self.name, kind=self.kind, headline=self.headline_metrics)
+        try:
+            with open(os.path.join(path, "run_metadata.json"), encoding="utf-8") as f:
+                meta = json.load(f)
+        except (OSError, ValueError) as exc:
+            info.status, info.problems = "corrupt", [f"unreadable run_metadata.json: {exc}"]
+            return info
+        frames = meta.get("frames") or []
+        accs = [f["val_acc"] for f in frames if isinstance(f.get("val_acc"), (int, float))]
+        info.epoch = max((f["epoch"] for f in frames), default=None)
+        info.metrics = {"frames": len(frames), **({"best_val_acc": max(accs)} if accs else {}), "method": meta.get("method")}
+        info.created = meta.get("start_time")
+        total = 0
+        latest = 0.0
+        for entry in os.scandir(path):
+            if entry.is_file():
+                stat = entry.stat()
+                total += stat.st_size
+                latest = max(latest, stat.st_mtime)
+        info.size, info.modified = total, latest or None
+        if meta.get("status") == "running":
+            info.status = "incomplete"
+            info.problems.append("the run is still drawing, or stopped before it finished")
+        return info
 
 
 @hookimpl
 def register_checkpoint_layouts(register):
+    register(VisualizationRunLayout())
     register(
         CheckpointLayout(
-            name="vizwatch.run",
+            name="vizwatch.classifier",
             package=PACKAGE,
-            kind="visualization",
-            headline_metrics=("best_val_acc", "frames"),
-            description="training_feature_visualizations/run_NNN/: frames, run_metadata.json, training_progress.txt",
+            kind="training",
+            headline_metrics=("val_acc", "val_balanced_acc"),
+            description="vizwatch train: imbalanced classifier (model.safetensors + trainer_state.pt + config.json)",
         )
     )
+
+
+@hookimpl
+def register_config_schemas(register):
+    from trainer_core.config import ConfigSchema
+    from vizwatch.trainer.config import VizwatchConfig
+
+    register(ConfigSchema(name="vizwatch.train", model=VizwatchConfig, description="vizwatch train: imbalanced classifier"))
+
+
+@hookimpl
+def visualize_epoch_end(event):
+    if not event.options.get("enabled"):
+        return
+    from vizwatch.watcher import RunWatcher
+
+    key = str(event.run_dir)
+    watcher = _WATCHERS.get(key)
+    if watcher is None:
+        splits_names = event.class_names or [str(i) for i in range(int(max(event.get_splits()["train"].labels)) + 1)]
+        watcher = _WATCHERS[key] = RunWatcher(
+            class_names=splits_names, total_epochs=event.total_epochs, options=event.options, package=event.package
+        )
+    watcher.submit(event)
+
+
+@hookimpl
+def on_train_end(run, status):
+    watcher = _WATCHERS.pop(str(run.run_dir), None)
+    if watcher is not None:
+        watcher.finish(status)
+
+
+def watcher_for(run_dir) -> object | None:
+    """The live watcher of a run (for trainers that report where frames go)."""
+    return _WATCHERS.get(str(run_dir))

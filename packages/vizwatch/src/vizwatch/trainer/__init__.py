@@ -1,0 +1,1 @@
+"""`vizwatch train`: the seed's imbalanced classifier (focal loss, oversampling), on core."""

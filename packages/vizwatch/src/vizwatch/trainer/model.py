@@ -1,0 +1,39 @@
+"""Model and loss: an MLP with a latent layer (what vizwatch draws) and multi-class focal loss."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+
+class Classifier(nn.Module):
+    def __init__(self, features: int, classes: int, hidden: int, latent: int, dropout: float) -> None:
+        super().__init__()
+        self.encoder = nn.Sequential(
+            nn.Linear(features, hidden),
+            nn.BatchNorm1d(hidden),
+            nn.ReLU(),
+            nn.Dropout(dropout),
+            nn.Linear(hidden, hidden),
+            nn.BatchNorm1d(hidden),
+            nn.ReLU(),
+            nn.Dropout(dropout),
+            nn.Linear(hidden, latent),
+            nn.ReLU(),
+        )
+        self.head = nn.Linear(latent, classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.encoder(x))
+
+
+def focal_loss(logits: torch.Tensor, targets: torch.Tensor, gamma: float = 2.0) -> torch.Tensor:
+    """Multi-class focal loss (Lin et al. 2017), mean over the batch: -(1 - p_t)^gamma log p_t.
+
+    With gamma = 0 it is exactly cross-entropy.
+    """
+    log_p = F.log_softmax(logits, dim=1).gather(1, targets[:, None]).squeeze(1)
+    if gamma == 0:
+        return -log_p.mean()
+    return (-(1 - log_p.exp()).pow(gamma) * log_p).mean()

@@ -1,0 +1,196 @@
+"""The training loop of `vizwatch train`, on core's checkpoint engine, metrics and hooks."""
+
+from __future__ import annotations
+
+import math
+import random
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from trainer_core.checkpoint import CheckpointManager, find_resume_point, load_checkpoint
+from trainer_core.config import config_hash, write_resolved_config
+from trainer_core.errors import UsageError
+from trainer_core.metrics import MetricsLogger, build_sinks
+from trainer_core.plugins import collect_registry, get_plugin_manager
+from trainer_core.retention import RetentionPolicy
+from trainer_core.run import Run
+from trainer_core.training_state import epoch_permutation, restore_training_state, training_state
+from trainer_core.visuals import SplitData, VisualizationEvent
+from vizwatch.trainer.config import VizwatchConfig
+from vizwatch.trainer.data import load_dataset
+from vizwatch.trainer.model import Classifier, focal_loss
+from vizwatch.trainer.sampling import oversample, split
+
+PACKAGE = "vizwatch"
+LAYOUT = "vizwatch.classifier"
+CONFIG_FILE = "config.json"
+
+
+def evaluate(model: Classifier, x: torch.Tensor, y: torch.Tensor, gamma: float) -> tuple[dict[str, float], np.ndarray]:
+    from sklearn.metrics import balanced_accuracy_score, f1_score
+
+    model.eval()
+    with torch.no_grad():
+        logits = model(x)
+        loss = focal_loss(logits, y, gamma).item()
+    model.train()
+    predictions = logits.argmax(1).numpy()
+    truth = y.numpy()
+    return {
+        "val_loss": loss,
+        "val_acc": float((predictions == truth).mean()),
+        "val_balanced_acc": float(balanced_accuracy_score(truth, predictions)),
+        "val_macro_f1": float(f1_score(truth, predictions, average="macro", zero_division=0)),
+    }, predictions
+
+
+def train(
+    config: VizwatchConfig,
+    run_dir: str | Path | None = None,
+    *,
+    resume: str | Path | None = None,
+    pm: Any = None,
+    progress: bool | None = None,
+) -> dict[str, Any]:
+    """Train (or resume) the classifier; returns a summary with the final metrics."""
+    pm = pm if pm is not None else get_plugin_manager()
+    registry = collect_registry(pm)
+    checkpoint = None
+    if resume is not None:
+        checkpoint, run_dir = find_resume_point(resume, LAYOUT)
+    if run_dir is None:
+        raise UsageError("give an output directory or a run to resume")
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    chash = config_hash(config)
+    run = Run(run_dir=run_dir, package=PACKAGE, config=config, config_hash=chash, resumed_from=str(checkpoint) if checkpoint else None)
+
+    random.seed(config.seed)
+    np.random.seed(config.seed)
+    torch.manual_seed(config.seed)
+    data = load_dataset(config.dataset, config.classes, config.samples, config.seed)
+    train_idx, val_idx = split(data.y, config.val_fraction, config.seed)
+    fit_idx = oversample(train_idx, data.y, config.oversample_target, config.seed)
+    x, y = torch.from_numpy(data.x), torch.from_numpy(data.y)
+    x_fit, y_fit = x[fit_idx], y[fit_idx]
+    x_val, y_val = x[val_idx], y[val_idx]
+    x_train, y_train = x[train_idx], y[train_idx]
+
+    model = Classifier(data.x.shape[1], len(data.class_names), config.hidden_size, config.latent_size, config.dropout)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.epochs)
+    steps_per_epoch = math.ceil(len(fit_idx) / config.batch_size)
+    manager = CheckpointManager(
+        run_dir / "checkpoints",
+        package=PACKAGE,
+        layout=LAYOUT,
+        kind="training",
+        name_format="checkpoint_epoch_{epoch:04d}",
+        retention=RetentionPolicy(keep_last=config.keep_last, keep_best=1, metric="val_balanced_acc", mode="max"),
+        hooks=pm.hook,
+        run=run,
+    )
+    epoch, step = 0, 0
+    if checkpoint is not None:
+        loaded = load_checkpoint(checkpoint)
+        if loaded.info.config_hash != chash:
+            raise UsageError(f"{checkpoint} was trained with another config; resume with the same settings or start a new run")
+        position = restore_training_state(loaded.files, model, optimizer, scheduler)
+        epoch, step = position["epoch"], position["step"]
+        manager.protect(checkpoint)
+    write_resolved_config(config, run_dir)
+    console = dict(total_steps=steps_per_epoch * config.epochs, unit="epoch", total=config.epochs, progress=progress, initial_step=step)
+    logger = MetricsLogger(run_dir, build_sinks(registry.sinks, run_dir, {"console": console}))
+    if checkpoint is not None:
+        logger.resume(step)
+        pm.hook.on_resume(run=run, checkpoint=loaded.info)
+    pm.hook.on_train_start(run=run)
+    options = {
+        "enabled": config.visualize_training,
+        "method": config.viz_method,
+        "every": config.viz_every,
+        "root": config.viz_root,
+        "worker": config.viz_worker,
+        "seed": config.seed,
+    }
+    wants_visuals = config.visualize_training and bool(pm.hook.visualize_epoch_end.get_hookimpls())
+
+    def latent_splits() -> dict[str, SplitData]:
+        model.eval()
+        with torch.no_grad():
+            out = {}
+            for name, (xs, ys) in {"train": (x_train, y_train), "val": (x_val, y_val)}.items():
+                latent = model.encoder(xs)
+                out[name] = SplitData(latent.numpy(), ys.numpy(), model.head(latent).argmax(1).numpy())
+        model.train()
+        return out
+
+    status, metrics = "completed", {}
+    try:
+        model.train()
+        while epoch < config.epochs:
+            order = epoch_permutation(len(fit_idx), epoch, config.seed)
+            total_loss, correct = 0.0, 0
+            for batch in range(steps_per_epoch):
+                idx = order[batch * config.batch_size : (batch + 1) * config.batch_size]
+                logits = model(x_fit[idx])
+                loss = focal_loss(logits, y_fit[idx], config.focal_gamma)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                step += 1
+                total_loss += loss.item() * len(idx)
+                correct += int((logits.argmax(1) == y_fit[idx]).sum())
+            scheduler.step()
+            epoch += 1
+            val_metrics, _ = evaluate(model, x_val, y_val, config.focal_gamma)
+            metrics = {"train_loss": total_loss / len(fit_idx), "train_acc": correct / len(fit_idx), **val_metrics}
+            logger.log(metrics, step=step, epoch=epoch, split="val")
+            manager.save(
+                {
+                    **training_state(model, optimizer, scheduler, position={"epoch": epoch, "batch": 0, "step": step}),
+                    CONFIG_FILE: config.model_dump(mode="json"),
+                },
+                step=step,
+                epoch=epoch,
+                metrics=metrics,
+                config_hash=chash,
+            )
+            if wants_visuals:
+                pm.hook.visualize_epoch_end(
+                    event=VisualizationEvent(
+                        run_dir=run_dir,
+                        epoch=epoch,
+                        step=step,
+                        metrics=metrics,
+                        class_names=data.class_names,
+                        total_epochs=config.epochs,
+                        package=PACKAGE,
+                        options=options,
+                        splits_factory=latent_splits,
+                    )
+                )
+    except BaseException as exc:
+        status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+        pm.hook.on_train_error(run=run, error=exc)
+        raise
+    finally:
+        manager.close()
+        logger.close()
+        pm.hook.on_train_end(run=run, status=status)
+    best = max(manager.checkpoints(), key=lambda c: c.metrics.get("val_balanced_acc", -1), default=None)
+    return {
+        "status": status,
+        "run_dir": str(run_dir),
+        "epoch": epoch,
+        "step": step,
+        "metrics": metrics,
+        "class_names": data.class_names,
+        "train_size": len(train_idx),
+        "oversampled_size": len(fit_idx),
+        "val_size": len(val_idx),
+        "best_checkpoint": best.path if best else None,
+    }
