@@ -1,0 +1,78 @@
+"""The `vizwatch` command: clear usage errors, animations, run listing, core's listing."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from trainer_core.testing import run_core
+from vizwatch.cli import cli
+
+
+def _run(*args):
+    return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
+
+
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        (["--viz-method", "mds"], "'mds' is not one of 'tsne', 'umap', 'pca'"),
+        (["--viz-every", "0"], "key 'viz_every': input should be greater than or equal to 1"),
+        (["--classes", "7"], "the xray dataset has 4 classes"),
+    ],
+)
+def test_bad_options_exit_2_with_one_clear_line(tmp_path, args, needle):
+    result = _run("train", "--output", tmp_path / "out", "--visualize-training", *args)
+    assert result.exit_code == 2, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and needle in lines[0], result.output
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    root = tmp_path_factory.mktemp("cli")
+    result = _run(
+        "train",
+        "--samples",
+        900,
+        "--epochs",
+        6,
+        "--visualize-training",
+        "--viz-every",
+        3,
+        "--viz-method",
+        "pca",
+        "--viz-root",
+        root / "viz",
+        "--output",
+        root / "run",
+        "--no-progress",
+        "--set",
+        "viz_worker=thread",
+    )
+    assert result.exit_code == 0, result.output
+    return root
+
+
+def test_animate_gif_and_mp4_without_imagemagick(trained):
+    run = trained / "viz" / "run_001"
+    assert _run("animate", run, "--fps", 4).exit_code == 0
+    with Image.open(run / "training_animation.gif") as gif:
+        assert gif.n_frames == 4  # epochs 1, 3, 5, 6
+    result = _run("animate", run, "--format", "mp4")
+    assert result.exit_code == 0, result.output
+    assert (run / "training_evolution.mp4").stat().st_size > 1000
+    missing = _run("animate", trained / "nope")
+    assert missing.exit_code == 2 and missing.output.startswith("error: no run folder")
+
+
+def test_runs_listing_and_core_listing(trained):
+    (row,) = json.loads(_run("runs", trained / "viz", "--json").stdout)
+    assert row["frames"] == 4 and row["last_epoch"] == 6 and row["status"] == "completed" and row["best_val_acc"] > 0.5
+    listed = json.loads(run_core(["list-checkpoints", str(trained), "--json"]).stdout)
+    kinds = {(r["layout"], r["status"]) for r in listed}
+    assert ("vizwatch.run", "ok") in kinds and ("vizwatch.classifier", "ok") in kinds
