@@ -22,6 +22,9 @@ install: $(STAMP)
 
 demo: install
 	$(BIN)/core example-train --root demo_runs/example
+	$(BIN)/vizwatch train --dataset digits --classes 10 --epochs 40 --focal-gamma 0 --visualize-training --viz-every 10 \
+		--viz-root demo_runs/training_feature_visualizations --output demo_runs/vizwatch/run_$$(date +%Y%m%d_%H%M%S)
+	$(BIN)/vizwatch animate $$(ls -d demo_runs/training_feature_visualizations/run_* | tail -1)
 	$(BIN)/core list-checkpoints demo_runs
 
 test: install

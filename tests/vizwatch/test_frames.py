@@ -116,3 +116,15 @@ def test_run_folders_are_never_reused_under_concurrent_start(tmp_path):
         created = list(pool.map(_create, [tmp_path] * 8))
     assert len(set(created)) == 8 and str(tmp_path / "run_001") not in created
     assert (tmp_path / "run_001" / "epoch_001_acc0.5000.png").read_bytes() == b"earlier run"
+
+
+@pytest.mark.slow
+def test_umap_frames_are_stable_and_trustworthy():
+    features = _digit_features()
+    embedder = Embedder("umap", seed=0)
+    first = embedder.embed(features)
+    second = embedder.embed(features)
+    third = embedder.embed(features + np.random.default_rng(1).normal(0, 0.05, features.shape))
+    assert disparity(first, second) <= 0.05
+    assert disparity(second, third) <= 0.15
+    assert min(trustworthiness(features, e) for e in (first, second)) >= 0.85

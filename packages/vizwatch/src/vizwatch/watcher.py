@@ -1,16 +1,19 @@
 """The snapshot pipeline of one training run, off the training path.
 
 On the training thread, :meth:`RunWatcher.submit` only decides whether this epoch is a snapshot
-epoch, takes the fixed point subsets (drawn once, with vizwatch's own RNG) and queues host
-arrays. A worker — a separate low-priority process by default, or a thread — embeds, aligns,
-measures and draws. The queue is bounded (memory stays bounded); :meth:`finish` waits for it.
+epoch, takes the fixed point subsets (drawn once, with vizwatch's own RNG) and hands over host
+arrays. A worker — a separate lowest-priority process by default, or a thread — embeds, aligns,
+measures and draws. At most ``QUEUE_SIZE`` frames wait (memory stays bounded);
+:meth:`RunWatcher.finish` waits for the last one.
 """
 
 from __future__ import annotations
 
-import multiprocessing
+import json
 import os
 import queue
+import shutil
+import subprocess
 import sys
 import threading
 from datetime import datetime
@@ -87,22 +90,22 @@ class FramePainter:
         runs.atomic_write_json(self.run / runs.METADATA, meta)
 
 
-def _work(jobs: Any, run: str, method: str, seed: int, class_names: list[str], total_epochs: int | None, nice: int) -> None:
-    if nice:
-        try:
-            os.nice(nice)  # frames wait; training does not
-        except OSError:
-            pass
-    painter = FramePainter(Path(run), method, seed, class_names, total_epochs)
+def _paint_loop(jobs: queue.Queue, painter_args: tuple) -> None:
+    """Thread worker: draw queued items until a status string arrives."""
+    painter = FramePainter(*painter_args)
     while True:
         item = jobs.get()
-        if item is None or isinstance(item, str):
-            painter.close(item or "completed")
+        if isinstance(item, str):
+            painter.close(item)
             return
         try:
             painter.paint(item)
         except Exception as exc:  # noqa: BLE001 - a bad frame must not stop the others, nor training
             print(f"warning: vizwatch could not draw epoch {item.get('epoch')}: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
+
+
+def _lower_priority() -> None:
+    os.nice(19)  # frames wait; training does not
 
 
 class RunWatcher:
@@ -137,15 +140,41 @@ class RunWatcher:
         )
         self._subsets: dict[str, np.ndarray] = {}
         self.snapshots: list[int] = []
-        args = (str(self.run), self.method, self.seed, self.class_names, total_epochs)
+        self._slots = threading.BoundedSemaphore(QUEUE_SIZE)  # at most QUEUE_SIZE frames waiting
+        painter_args = (self.run, self.method, self.seed, self.class_names, total_epochs)
+        self._process: subprocess.Popen | None = None
         if options.get("worker", "process") == "thread":
-            self._jobs: Any = queue.Queue(QUEUE_SIZE)
-            self._worker: Any = threading.Thread(target=_work, args=(self._jobs, *args, 0), daemon=True, name="vizwatch")
+            self._jobs: queue.Queue = queue.Queue(QUEUE_SIZE)
+            self._thread = threading.Thread(target=_paint_loop, args=(self._jobs, painter_args), daemon=True, name="vizwatch")
+            self._thread.start()
         else:
-            context = multiprocessing.get_context("spawn")  # no fork of a process running torch threads
-            self._jobs = context.Queue(QUEUE_SIZE)
-            self._worker = context.Process(target=_work, args=(self._jobs, *args, 10), daemon=True, name="vizwatch")
-        self._worker.start()
+            self._start_process()
+
+    def _start_process(self) -> None:
+        """A separate interpreter (`python -m vizwatch.worker`) at the lowest CPU priority, one
+        thread per library. Snapshots travel as .npz files (no pickling) announced on its stdin;
+        it answers one line per frame drawn. Unlike multiprocessing, it never re-imports the
+        user's training script."""
+        env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "NUMBA_NUM_THREADS": "1"}
+        command = [
+            sys.executable,
+            "-m",
+            "vizwatch.worker",
+            str(self.run),
+            self.method,
+            str(self.seed),
+            json.dumps(self.class_names),
+            json.dumps(self.total_epochs),
+        ]
+        self._process = subprocess.Popen(
+            command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env, preexec_fn=_lower_priority
+        )
+        self._reader = threading.Thread(target=self._read_acks, daemon=True, name="vizwatch-acks")
+        self._reader.start()
+
+    def _read_acks(self) -> None:
+        for _ in self._process.stdout:
+            self._slots.release()
 
     def wants(self, epoch: int) -> bool:
         return should_snapshot(epoch, self.total_epochs, self.every)
@@ -169,12 +198,38 @@ class RunWatcher:
             "val_y": np.asarray(val.labels)[v],
             "val_pred": np.asarray(val.predictions)[v],
         }
-        self._jobs.put(item)
+        self._send(item)
         self.snapshots.append(event.epoch)
         return True
 
+    def _send(self, item: dict[str, Any]) -> None:
+        if self._process is None:
+            self._jobs.put(item)
+            return
+        self._slots.acquire()
+        spool = self.run / ".pending"
+        spool.mkdir(exist_ok=True)
+        path = spool / f"epoch_{item['epoch']:04d}.npz"
+        arrays = {k: v for k, v in item.items() if isinstance(v, np.ndarray)}
+        np.savez(path, epoch=np.array(item["epoch"]), metrics=np.array(json.dumps(item["metrics"])), **arrays)
+        try:
+            self._process.stdin.write(f"{path}\n")
+            self._process.stdin.flush()
+        except BrokenPipeError:
+            print("warning: the vizwatch worker stopped; no more frames for this run", file=sys.stderr)
+
     def finish(self, status: str = "completed", timeout: float | None = None) -> Path:
         """Signal the end and wait until every queued frame is drawn."""
-        self._jobs.put(status)
-        self._worker.join(timeout)
+        if self._process is None:
+            self._jobs.put(status)
+            self._thread.join(timeout)
+            return self.run
+        try:
+            self._process.stdin.write(f"END {status}\n")
+            self._process.stdin.close()
+        except BrokenPipeError:
+            pass
+        self._process.wait(timeout)
+        self._reader.join(timeout)
+        shutil.rmtree(self.run / ".pending", ignore_errors=True)
         return self.run
