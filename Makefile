@@ -23,7 +23,7 @@ install: $(STAMP)
 demo: install
 	$(BIN)/core example-train --root demo_runs/example
 	$(BIN)/vizwatch train --dataset digits --classes 10 --epochs 40 --focal-gamma 0 --visualize-training --viz-every 10 \
-		--viz-root demo_runs/training_feature_visualizations --output demo_runs/vizwatch/run_$$(date +%Y%m%d_%H%M%S)
+		--viz-root demo_runs/training_feature_visualizations --root demo_runs/vizwatch
 	$(BIN)/vizwatch animate $$(ls -d demo_runs/training_feature_visualizations/run_* | tail -1)
 	$(BIN)/core list-checkpoints demo_runs
 

@@ -40,6 +40,13 @@ def cli() -> None:
 @click.option(
     "--output", "-o", type=click.Path(file_okay=False), help="Run directory for checkpoints and metrics (default: runs/vizwatch/run_NNN)."
 )
+@click.option(
+    "--root",
+    default="runs/vizwatch",
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="Without --output: a new ROOT/run_NNN is made (never reused).",
+)
 @click.option("--resume", type=click.Path(), help="Run directory (or checkpoint) to continue from.")
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: only on a terminal).")
 @click.option("--json", "as_json", is_flag=True, help="Print the final summary as JSON.")
@@ -60,6 +67,7 @@ def train(
     seed,
     overrides,
     output,
+    root,
     resume,
     progress,
     as_json,
@@ -92,7 +100,7 @@ def train(
             config_path = checkpoint / "config.json"
     config = load_config(VizwatchConfig, config_path, flags, overrides)
     if resume is None and output is None:
-        output = allocate_run_dir("runs/vizwatch")
+        output = allocate_run_dir(root)
     from vizwatch.trainer.train import train as run_training
 
     summary = run_training(config, output, resume=resume, pm=get_plugin_manager(), progress=progress)
