@@ -3,25 +3,23 @@
 from __future__ import annotations
 
 import math
-import random
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
-from trainer_core.checkpoint import CheckpointManager, find_resume_point, load_checkpoint
-from trainer_core.config import config_hash, write_resolved_config
-from trainer_core.errors import UsageError
+from trainer_core.checkpoint import CheckpointManager
+from trainer_core.config import write_resolved_config
 from trainer_core.example.config import ExampleConfig
 from trainer_core.example.data import make_spirals
 from trainer_core.metrics import MetricsLogger, build_sinks
 from trainer_core.plugins import collect_registry, get_plugin_manager
 from trainer_core.retention import RetentionPolicy
 from trainer_core.run import Run
-from trainer_core.training_state import epoch_permutation, restore_training_state, training_state
+from trainer_core.session import open_run, restore_run, seed_everything
+from trainer_core.training_state import epoch_permutation, training_state
 from trainer_core.visuals import SplitData, VisualizationEvent
 
 PACKAGE = "trainer-core"
@@ -53,19 +51,9 @@ def train(
     """Train (or resume) and return a summary. ``max_steps`` stops early as if interrupted."""
     pm = pm if pm is not None else get_plugin_manager()
     registry = collect_registry(pm)
-    checkpoint = None
-    if resume is not None:
-        checkpoint, run_dir = find_resume_point(resume, LAYOUT)
-    if run_dir is None:
-        raise UsageError("give an output directory or a checkpoint to resume from")
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    chash = config_hash(config)
-    run = Run(run_dir=run_dir, package=PACKAGE, config=config, config_hash=chash, resumed_from=str(checkpoint) if checkpoint else None)
-
-    random.seed(config.seed)
-    np.random.seed(config.seed)
-    torch.manual_seed(config.seed)
+    run = open_run(config, package=PACKAGE, layout=LAYOUT, run_dir=run_dir, resume=resume)
+    run_dir, chash = run.run_dir, run.config_hash
+    seed_everything(config.seed)
     x, y = make_spirals(config.samples, config.classes, config.noise, config.seed)
     n_val = int(len(x) * config.val_fraction)
     x_train, y_train = torch.from_numpy(x[n_val:]), torch.from_numpy(y[n_val:])
@@ -89,23 +77,17 @@ def train(
         run=run,
     )
     epoch, batch, step = 0, 0, 0
-    if checkpoint is not None:
-        loaded = load_checkpoint(checkpoint, trust_pickle=trust_pickle)
-        if loaded.info.config_hash != chash:
-            raise UsageError(
-                f"{checkpoint} was trained with another config (hash {str(loaded.info.config_hash)[:12]} vs {chash[:12]}); resume with the same config, or start a new run"
-            )
-        position = restore_training_state(loaded.files, model, optimizer, scheduler)
+    if run.resumed_from:
+        position, resumed = restore_run(run, model, optimizer, scheduler, manager=manager, trust_pickle=trust_pickle)
         epoch, batch, step = position["epoch"], position["batch"], position["step"]
-        manager.protect(checkpoint)
     write_resolved_config(config, run_dir)
     console = dict(
         total_steps=total_steps, unit="epoch", total=config.epochs, line_every=config.log_every, progress=progress, initial_step=step
     )
     logger = MetricsLogger(run_dir, build_sinks(registry.sinks, run_dir, {"console": console}))
-    if checkpoint is not None:
+    if run.resumed_from:
         logger.resume(step)
-        pm.hook.on_resume(run=run, checkpoint=loaded.info)
+        pm.hook.on_resume(run=run, checkpoint=resumed)
     pm.hook.on_train_start(run=run)
     wants_visuals = bool(pm.hook.visualize_epoch_end.get_hookimpls() or pm.hook.visualize_checkpoint.get_hookimpls())
 

@@ -3,21 +3,19 @@
 from __future__ import annotations
 
 import math
-import random
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from trainer_core.checkpoint import CheckpointManager, find_resume_point, load_checkpoint
-from trainer_core.config import config_hash, write_resolved_config
-from trainer_core.errors import UsageError
+from trainer_core.checkpoint import CheckpointManager
+from trainer_core.config import write_resolved_config
 from trainer_core.metrics import MetricsLogger, build_sinks
 from trainer_core.plugins import collect_registry, get_plugin_manager
 from trainer_core.retention import RetentionPolicy
-from trainer_core.run import Run
-from trainer_core.training_state import epoch_permutation, restore_training_state, training_state
+from trainer_core.session import open_run, restore_run, seed_everything
+from trainer_core.training_state import epoch_permutation, training_state
 from trainer_core.visuals import SplitData, VisualizationEvent
 from vizwatch.trainer.config import VizwatchConfig
 from vizwatch.trainer.data import load_dataset
@@ -58,19 +56,9 @@ def train(
     """Train (or resume) the classifier; returns a summary with the final metrics."""
     pm = pm if pm is not None else get_plugin_manager()
     registry = collect_registry(pm)
-    checkpoint = None
-    if resume is not None:
-        checkpoint, run_dir = find_resume_point(resume, LAYOUT)
-    if run_dir is None:
-        raise UsageError("give an output directory or a run to resume")
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    chash = config_hash(config)
-    run = Run(run_dir=run_dir, package=PACKAGE, config=config, config_hash=chash, resumed_from=str(checkpoint) if checkpoint else None)
-
-    random.seed(config.seed)
-    np.random.seed(config.seed)
-    torch.manual_seed(config.seed)
+    run = open_run(config, package=PACKAGE, layout=LAYOUT, run_dir=run_dir, resume=resume)
+    run_dir, chash = run.run_dir, run.config_hash
+    seed_everything(config.seed)
     data = load_dataset(config.dataset, config.classes, config.samples, config.seed)
     train_idx, val_idx = split(data.y, config.val_fraction, config.seed)
     fit_idx = oversample(train_idx, data.y, config.oversample_target, config.seed)
@@ -94,19 +82,15 @@ def train(
         run=run,
     )
     epoch, step = 0, 0
-    if checkpoint is not None:
-        loaded = load_checkpoint(checkpoint)
-        if loaded.info.config_hash != chash:
-            raise UsageError(f"{checkpoint} was trained with another config; resume with the same settings or start a new run")
-        position = restore_training_state(loaded.files, model, optimizer, scheduler)
+    if run.resumed_from:
+        position, resumed = restore_run(run, model, optimizer, scheduler, manager=manager)
         epoch, step = position["epoch"], position["step"]
-        manager.protect(checkpoint)
     write_resolved_config(config, run_dir)
     console = dict(total_steps=steps_per_epoch * config.epochs, unit="epoch", total=config.epochs, progress=progress, initial_step=step)
     logger = MetricsLogger(run_dir, build_sinks(registry.sinks, run_dir, {"console": console}))
-    if checkpoint is not None:
+    if run.resumed_from:
         logger.resume(step)
-        pm.hook.on_resume(run=run, checkpoint=loaded.info)
+        pm.hook.on_resume(run=run, checkpoint=resumed)
     pm.hook.on_train_start(run=run)
     options = {
         "enabled": config.visualize_training,
