@@ -1,7 +1,7 @@
 """spinlock-vqvae's plugin for trainer-core: the checkpoint layouts it writes.
 
-The trainer itself arrives with issue #4; until then this registers the layouts so that
-``core plugins`` and ``core list-checkpoints`` know the package.
+The VQ-VAE trainer that writes this layout is still to be built (issue #4); the dataset
+generator and reader exist.
 """
 
 from __future__ import annotations

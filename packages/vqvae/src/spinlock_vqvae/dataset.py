@@ -1,0 +1,215 @@
+"""Spinlock HDF5 datasets: writing generated ones, and reading any one safely in chunks.
+
+Layout (all datasets chunked and gzip-compressed):
+
+| path                    | shape     | type     | meaning                                        |
+|-------------------------|-----------|----------|------------------------------------------------|
+| `/features`             | (N, F)    | float32  | per-sample operator behavioural features       |
+| `/feature_names`        | (F,)      | utf-8    | one name per column, `family.stat.channel.win` |
+| `/feature_families`     | (F,)      | utf-8    | family of each column (optional)               |
+| `/operator_parameters`  | (N, P)    | float32  | the sampled operator parameters (optional)     |
+| `/parameter_names`      | (P,)      | utf-8    | names of those parameters (optional)           |
+
+Root attributes hold the provenance: `generator`, `generator_version`, `seed`, `created`,
+`samples`, `channels`, `grid_size`, `steps`, `kernel`.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from trainer_core.errors import UsageError
+
+FEATURES = "features"
+NAMES = "feature_names"
+FAMILIES = "feature_families"
+PARAMETERS = "operator_parameters"
+PARAMETER_NAMES = "parameter_names"
+GENERATOR_VERSION = 1
+
+
+class DatasetError(UsageError):
+    """A dataset file that cannot be used as it is (exit code 2, one line)."""
+
+
+def generate(
+    path: str | os.PathLike, samples: int, seed: int = 0, *, batch: int = 256, progress: bool | None = None, spec: Any = None
+) -> Path:
+    """Roll out ``samples`` random operators and write their features to ``path`` (atomically)."""
+    import h5py
+    import torch
+    from tqdm.auto import tqdm
+
+    from spinlock_vqvae import operators
+    from spinlock_vqvae.features import extract, feature_names
+
+    spec = spec or operators.RolloutSpec()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    names, families = feature_names(spec.channels)
+    rng = np.random.default_rng(seed)
+    params = operators.sample_parameters(samples, rng)
+    tmp = path.with_name(f".tmp-{path.name}-{os.getpid()}")
+    strings = h5py.string_dtype("utf-8")
+    try:
+        with h5py.File(tmp, "w") as f:
+            chunk = (min(samples, 1024), len(names))
+            features = f.create_dataset(
+                FEATURES, shape=(samples, len(names)), dtype="float32", chunks=chunk, compression="gzip", compression_opts=4, shuffle=True
+            )
+            f.create_dataset(NAMES, data=np.array(names, dtype=object), dtype=strings)
+            f.create_dataset(FAMILIES, data=np.array(families, dtype=object), dtype=strings)
+            f.create_dataset(PARAMETERS, data=params, chunks=(min(samples, 1024), params.shape[1]), compression="gzip")
+            f.create_dataset(PARAMETER_NAMES, data=np.array(operators.PARAMETER_NAMES, dtype=object), dtype=strings)
+            f.attrs.update(
+                {
+                    "generator": "spinlock-vqvae stochastic conv operators",
+                    "generator_version": GENERATOR_VERSION,
+                    "seed": seed,
+                    "created": datetime.now(UTC).isoformat(timespec="seconds"),
+                    "samples": samples,
+                    "channels": spec.channels,
+                    "grid_size": spec.size,
+                    "steps": spec.steps,
+                    "kernel": spec.kernel,
+                }
+            )
+            with (
+                torch.no_grad(),
+                tqdm(total=samples, disable=None if progress is None else not progress, unit="op", desc="operators") as bar,
+            ):
+                for start in range(0, samples, batch):
+                    stop = min(samples, start + batch)
+                    seeds = operators.operator_seeds(seed, start, stop)
+                    features[start:stop] = extract(operators.rollout(params[start:stop], spec, seeds)).numpy()
+                    bar.update(stop - start)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
+
+
+@dataclass
+class Validation:
+    """What reading found: names of features with NaN/inf and how many values each."""
+
+    invalid: dict[str, int] = field(default_factory=dict)
+
+    def describe(self, limit: int = 5) -> str:
+        shown = ", ".join(f"{name} ({count})" for name, count in list(self.invalid.items())[:limit])
+        more = f" and {len(self.invalid) - limit} more" if len(self.invalid) > limit else ""
+        return f"{len(self.invalid)} feature(s) have NaN/inf values: {shown}{more}"
+
+
+class FeatureDataset:
+    """A validated, lazily read Spinlock dataset. Nothing but the names is loaded up front.
+
+    ``drop_invalid=True`` drops the features (columns) with NaN/inf values instead of refusing
+    the file. Batches are read in HDF5 chunk order, so memory stays at one batch.
+    """
+
+    def __init__(self, path: str | os.PathLike, *, drop_invalid: bool = False, check_values: bool = True, chunk_rows: int = 8192) -> None:
+        import h5py
+
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise DatasetError(f"dataset not found: {self.path} (make one with `spinlock generate-dataset --output {self.path}`)")
+        try:
+            self._file = h5py.File(self.path, "r")
+        except OSError as exc:
+            raise DatasetError(f"{self.path} is not a readable HDF5 file ({exc}); regenerate or re-copy it") from None
+        f = self._file
+        for key in (FEATURES, NAMES):
+            if key not in f:
+                raise DatasetError(f"{self.path} has no /{key} dataset; expected the layout in the spinlock-vqvae README")
+        self.features = f[FEATURES]
+        if self.features.ndim != 2:
+            raise DatasetError(f"{self.path}: /{FEATURES} must be 2-D (samples x features), found shape {self.features.shape}")
+        self.all_names = [n.decode() if isinstance(n, bytes) else str(n) for n in f[NAMES][()]]
+        if len(self.all_names) != self.features.shape[1]:
+            raise DatasetError(
+                f"{self.path}: /{NAMES} has {len(self.all_names)} names but /{FEATURES} has {self.features.shape[1]} columns"
+            )
+        if self.features.shape[0] == 0:
+            raise DatasetError(f"{self.path}: /{FEATURES} has no samples")
+        self.chunk_rows = chunk_rows
+        self.columns = np.arange(len(self.all_names))
+        self.validation = self._scan() if check_values else Validation()
+        if self.validation.invalid:
+            if not drop_invalid:
+                raise DatasetError(f"{self.path}: {self.validation.describe()}; fix the data or pass --drop-invalid-features to drop them")
+            bad = set(self.validation.invalid)
+            self.columns = np.array([i for i, n in enumerate(self.all_names) if n not in bad])
+
+    def _scan(self) -> Validation:
+        counts = np.zeros(len(self.all_names), dtype=np.int64)
+        for start in range(0, len(self), self.chunk_rows):
+            block = self.features[start : start + self.chunk_rows]
+            counts += (~np.isfinite(block)).sum(0)
+        return Validation({self.all_names[i]: int(c) for i, c in enumerate(counts) if c})
+
+    def __len__(self) -> int:
+        return int(self.features.shape[0])
+
+    @property
+    def feature_names(self) -> list[str]:
+        return [self.all_names[i] for i in self.columns]
+
+    @property
+    def attrs(self) -> dict[str, Any]:
+        return {k: (v.item() if hasattr(v, "item") else v) for k, v in self._file.attrs.items()}
+
+    def read(self, start: int = 0, stop: int | None = None) -> np.ndarray:
+        """Rows [start, stop) of the kept columns, as float32."""
+        block = self.features[start:stop]
+        return np.ascontiguousarray(block[:, self.columns] if len(self.columns) != block.shape[1] else block, dtype=np.float32)
+
+    def take(self, indices: np.ndarray) -> np.ndarray:
+        """Rows at sorted ``indices`` (read chunk by chunk)."""
+        indices = np.asarray(indices)
+        out = np.empty((len(indices), len(self.columns)), dtype=np.float32)
+        for start in range(0, len(self), self.chunk_rows):
+            mask = (indices >= start) & (indices < start + self.chunk_rows)
+            if mask.any():
+                out[mask] = self.read(start, start + self.chunk_rows)[indices[mask] - start]
+        return out
+
+    def batches(self, batch_size: int) -> Iterator[np.ndarray]:
+        for start in range(0, len(self), batch_size):
+            yield self.read(start, start + batch_size)
+
+    def column_stats(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per-feature mean and std in one streaming pass (Chan's parallel update)."""
+        n, mean, m2 = 0, np.zeros(len(self.columns)), np.zeros(len(self.columns))
+        for block in self.batches(self.chunk_rows):
+            k = len(block)
+            b_mean = block.mean(0, dtype=np.float64)
+            b_m2 = ((block - b_mean) ** 2).sum(0, dtype=np.float64)
+            delta = b_mean - mean
+            total = n + k
+            mean = mean + delta * k / total
+            m2 = m2 + b_m2 + delta**2 * n * k / total
+            n = total
+        return mean, np.sqrt(m2 / max(n - 1, 1))
+
+    def close(self) -> None:
+        self._file.close()
+
+    def __enter__(self) -> FeatureDataset:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+def chunks_needed(rows: int, chunk_rows: int) -> int:
+    return math.ceil(rows / chunk_rows)
