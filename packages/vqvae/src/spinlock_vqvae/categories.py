@@ -1,0 +1,77 @@
+"""Category discovery: groups of features that move together, found without labels.
+
+Features are clustered hierarchically on the distance 1 - |correlation| with average linkage
+(a linkage valid for any dissimilarity; Ward assumes Euclidean distances, which 1 - |r| is not).
+K is the silhouette-best cut between 2 and ``max_clusters`` (or ``num_categories`` if given).
+Each category is then normalised to zero mean and unit variance per feature.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass
+class Categories:
+    groups: list[np.ndarray]  # feature (column) indices of each category, sorted
+    silhouette: float
+    scores: dict[int, float]  # silhouette of each K tried
+
+    @property
+    def count(self) -> int:
+        return len(self.groups)
+
+    def labels(self, num_features: int) -> np.ndarray:
+        out = np.empty(num_features, dtype=np.int64)
+        for c, group in enumerate(self.groups):
+            out[group] = c
+        return out
+
+
+def correlation_distance(features: np.ndarray) -> np.ndarray:
+    corr = np.corrcoef(features, rowvar=False)
+    corr = np.nan_to_num(corr, nan=0.0)  # constant columns correlate with nothing
+    distance = 1.0 - np.abs(corr)
+    np.fill_diagonal(distance, 0.0)
+    return np.clip((distance + distance.T) / 2, 0.0, 1.0)
+
+
+def discover(features: np.ndarray, max_clusters: int = 50, num_categories: int | None = None) -> Categories:
+    """Cluster the columns of ``features`` (samples x features) into categories."""
+    from scipy.cluster.hierarchy import fcluster, linkage
+    from scipy.spatial.distance import squareform
+    from sklearn.metrics import silhouette_score
+
+    num_features = features.shape[1]
+    if num_features < 3:
+        return Categories([np.arange(num_features)], 0.0, {})
+    distance = correlation_distance(features)
+    tree = linkage(squareform(distance, checks=False), method="average")
+    candidates = [num_categories] if num_categories else range(2, min(max_clusters, num_features - 1) + 1)
+    scores: dict[int, float] = {}
+    best: tuple[float, np.ndarray] | None = None
+    for k in candidates:
+        labels = fcluster(tree, k, criterion="maxclust")
+        if len(np.unique(labels)) < 2:
+            continue
+        score = float(silhouette_score(distance, labels, metric="precomputed"))
+        scores[int(k)] = score
+        if best is None or score > best[0]:
+            best = (score, labels)
+    if best is None:
+        return Categories([np.arange(num_features)], 0.0, scores)
+    score, labels = best
+    groups = [np.flatnonzero(labels == value) for value in np.unique(labels)]
+    groups.sort(key=lambda g: g[0])
+    return Categories(groups, score, scores)
+
+
+def normalization_stats(mean: np.ndarray, std: np.ndarray, categories: Categories) -> dict[str, np.ndarray]:
+    """Per-category mean/std arrays (``mean_<c>``, ``std_<c>``), as saved in normalization_stats.npz."""
+    out = {}
+    for c, group in enumerate(categories.groups):
+        out[f"mean_{c}"] = mean[group].astype(np.float32)
+        out[f"std_{c}"] = np.maximum(std[group], 1e-6).astype(np.float32)
+    return out

@@ -1,0 +1,84 @@
+"""Category discovery and the EMA quantiser, against the pitfalls of the original implementation."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from spinlock_vqvae.categories import discover
+from spinlock_vqvae.quantizer import EMAQuantizer
+
+
+def planted(groups=5, per_group=8, samples=2000, seed=0):
+    rng = np.random.default_rng(seed)
+    columns, truth = [], []
+    for g in range(groups):
+        latent = rng.normal(size=(samples, 1))
+        for _ in range(per_group):
+            sign = rng.choice([-1.0, 1.0])  # anti-correlated features belong together too
+            columns.append(sign * latent[:, 0] + 0.4 * rng.normal(size=samples))
+            truth.append(g)
+    order = rng.permutation(len(truth))
+    return np.stack(columns, 1)[:, order], np.array(truth)[order]
+
+
+def test_planted_groups_are_recovered_pure():
+    x, truth = planted()
+    found = discover(x, max_clusters=20)
+    assert found.count <= 2 * 5
+    for group in found.groups:
+        assert len(set(truth[group])) == 1, "a discovered category mixes planted groups"
+    assert found.count == 5 and found.silhouette > 0.5
+
+
+def test_num_categories_forces_k():
+    x, _ = planted()
+    assert discover(x, num_categories=3).count == 3
+
+
+def test_ema_step_with_decay_0_gives_cluster_means():
+    torch.manual_seed(0)
+    q = EMAQuantizer(num_codes=4, dim=2, decay=0.0)
+    q.codebook.copy_(torch.tensor([[0.0, 0.0], [10.0, 0.0], [0.0, 10.0], [50.0, 50.0]]))
+    q.initialized.fill_(True)
+    z = torch.cat([torch.randn(30, 2), torch.randn(20, 2) + torch.tensor([10.0, 0.0]), torch.randn(25, 2) + torch.tensor([0.0, 10.0])])
+    indices = q.assign(z)
+    q.ema_update(z, indices)
+    for code in range(3):
+        assert torch.allclose(q.codebook[code], z[indices == code].mean(0), atol=1e-4)
+    assert torch.equal(q.codebook[3], torch.tensor([50.0, 50.0]))  # unused code keeps its place
+
+
+def test_codebook_is_not_an_optimizer_parameter_and_commitment_trains_the_encoder():
+    q = EMAQuantizer(num_codes=8, dim=3)
+    assert list(q.parameters()) == []
+    z = torch.randn(64, 3, requires_grad=True)
+    out, _, loss = q(z)
+    (out.sum() + loss).backward()
+    assert z.grad is not None and z.grad.abs().sum() > 0
+
+
+def test_after_a_reset_no_code_is_below_the_threshold():
+    torch.manual_seed(0)
+    q = EMAQuantizer(num_codes=32, dim=4, decay=0.9, dead_threshold=10.0)
+    z = torch.randn(256, 4)
+    q(z)
+    skewed = torch.randn(256, 4) * 0.05 + 3.0  # everything lands on a few codes
+    for _ in range(30):
+        q(skewed)
+    threshold = q.usage.mean() * 0.10
+    assert (q.usage < threshold).any()
+    reset = q.reset_dead_codes(skewed, torch.Generator().manual_seed(1))
+    assert reset > 0
+    assert not (q.usage < q.usage.mean() * 0.10).any()
+
+
+def test_a_healthy_codebook_is_left_alone():
+    torch.manual_seed(0)
+    q = EMAQuantizer(num_codes=8, dim=2, decay=0.9)
+    centers = torch.tensor([[float(i), float(j)] for i in range(4) for j in range(2)]) * 10
+    data = centers.repeat(32, 1) + 0.1 * torch.randn(256, 2)
+    for _ in range(20):
+        q(data)
+    before = q.codebook.clone()
+    assert q.reset_dead_codes(data) == 0 and torch.equal(before, q.codebook)
