@@ -43,5 +43,85 @@ def generate_dataset(samples, output, seed, force, progress, as_json):
         click.echo(f"wrote {summary['samples']} samples x {summary['features']} features to {path}")
 
 
+@cli.command("train-vqvae")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    help="JSON or YAML config (configs/vqvae/production.json, default.yaml, quick.json).",
+)
+@click.option("--input", "input_path", type=click.Path(dir_okay=False), help="HDF5 dataset (overrides the config's input).")
+@click.option("--output", type=click.Path(file_okay=False), help="Output directory (overrides output_dir).")
+@click.option("--resume-from", type=click.Path(dir_okay=False), help="best_model.pt or last_model.pt of this output directory.")
+@click.option("--epochs", type=int, help="Override epochs.")
+@click.option("--batch-size", type=int, help="Override batch_size.")
+@click.option("--learning-rate", type=float, help="Override learning_rate.")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override any config key (repeatable).")
+@click.option("--drop-invalid-features", is_flag=True, help="Drop features with NaN/inf values instead of refusing the dataset.")
+@click.option("--dry-run", is_flag=True, help="Validate config and dataset, show categories, model size and time per epoch; train nothing.")
+@click.option("--verbose", is_flag=True, help="With --dry-run: list every category's features.")
+@click.option("--progress/--no-progress", default=None, help="Progress bar (default: only on a terminal).")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+def train_vqvae(
+    config_path,
+    input_path,
+    output,
+    resume_from,
+    epochs,
+    batch_size,
+    learning_rate,
+    overrides,
+    drop_invalid_features,
+    dry_run,
+    verbose,
+    progress,
+    as_json,
+):
+    """Train the categorical hierarchical VQ-VAE tokenizer.
+
+    Writes OUTPUT/best_model.pt (best composite metric), last_model.pt (for resuming),
+    normalization_stats.npz, training_history.json and config.yaml, atomically.
+    """
+    from spinlock_vqvae.config import VQVAEConfig
+    from trainer_core.config import load_config
+
+    flags = {"input": input_path, "output_dir": output, "epochs": epochs, "batch_size": batch_size, "learning_rate": learning_rate}
+    config = load_config(VQVAEConfig, config_path, flags, overrides)
+    if dry_run:
+        from spinlock_vqvae.train import dry_run as inspect
+
+        report = inspect(config, drop_invalid_features)
+        if as_json:
+            echo_json(report)
+            return
+        click.echo("resolved config:")
+        for key, value in report["config"].items():
+            click.echo(f"  {key}: {value}")
+        click.echo(f"dataset: {report['samples']['train']} train / {report['samples']['val']} val samples, {report['features']} features")
+        click.echo(
+            f"categories: {len(report['categories'])} (silhouette {report['silhouette']:.3f}), sizes {[len(c) for c in report['categories']]}"
+        )
+        if verbose:
+            for i, names in enumerate(report["categories"]):
+                click.echo(f"  category {i}: {', '.join(names)}")
+        click.echo(
+            f"model: {report['parameters']:,} parameters, codebooks {report['codebook_sizes']} per category, {report['tokens_per_sample']} tokens per sample"
+        )
+        click.echo(f"estimated time per epoch: {report['seconds_per_epoch_estimate']:.2f} s (dry run: nothing trained or written)")
+        return
+    from spinlock_vqvae.train import train
+
+    summary = train(config, resume_from=resume_from, progress=progress, drop_invalid=drop_invalid_features)
+    if as_json:
+        echo_json(summary)
+        return
+    best = summary["best_metrics"]
+    click.echo(
+        f"{summary['status']} at epoch {summary['epoch']}; best: quality {best.get('reconstruction_quality', float('nan')):.4f}, "
+        f"utilisation {best.get('utilization', float('nan')):.3f}, orthogonality {best.get('orthogonality', float('nan')):.3f}, "
+        f"topographic {best.get('topographic_correlation', float('nan')):.3f}; see {summary['output_dir']}"
+    )
+
+
 def main() -> None:
     cli.main(prog_name="spinlock")

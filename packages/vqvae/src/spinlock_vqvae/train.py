@@ -1,0 +1,315 @@
+"""Training of the categorical hierarchical VQ-VAE, on trainer-core's engine and metrics."""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from spinlock_vqvae.categories import Categories, discover, normalization_stats
+from spinlock_vqvae.config import VQVAEConfig
+from spinlock_vqvae.dataset import FeatureDataset
+from spinlock_vqvae.model import CategoricalVQVAE, codebook_sizes, orthogonality, parse_ratios, topographic_loss
+from trainer_core.atomic import atomic_write_bytes, atomic_write_json
+from trainer_core.checkpoint import CheckpointManager, load_checkpoint
+from trainer_core.config import config_hash, write_resolved_config
+from trainer_core.errors import UsageError
+from trainer_core.metrics import MetricsLogger, build_sinks
+from trainer_core.plugins import collect_registry, get_plugin_manager
+from trainer_core.run import Run
+from trainer_core.serialization import bytes_of
+from trainer_core.session import seed_everything
+from trainer_core.training_state import capture_rng_state, epoch_permutation, restore_rng_state
+
+PACKAGE = "spinlock-vqvae"
+LAYOUT = "vqvae.training"
+BEST, LAST = "best_model.pt", "last_model.pt"
+
+
+class Prepared:
+    """Dataset split, categories, normalisation and model: everything before the first step."""
+
+    def __init__(self, config: VQVAEConfig, drop_invalid: bool = False) -> None:
+        with FeatureDataset(config.input, drop_invalid=drop_invalid) as data:
+            self.feature_names = data.feature_names
+            order = np.random.default_rng(config.seed).permutation(len(data))
+            n_val = max(1, int(len(data) * config.val_fraction))
+            self.val_idx, self.train_idx = np.sort(order[:n_val]), np.sort(order[n_val:])
+            train = data.take(self.train_idx)
+            val = data.take(self.val_idx)
+        if len(self.train_idx) < 16:
+            raise UsageError(f"{config.input} has only {len(self.train_idx)} training samples; give at least 20 samples")
+        self.mean, self.std = train.mean(0).astype(np.float64), np.maximum(train.std(0), 1e-6).astype(np.float64)
+        self.categories: Categories = discover((train - self.mean) / self.std, config.max_clusters, config.num_categories_auto)
+        self.stats = normalization_stats(self.mean, self.std, self.categories)
+        self.train = self.split_parts(train)
+        self.val = self.split_parts(val)
+        self.codes = codebook_sizes(len(self.train_idx), parse_ratios(config.compression_ratios), config.max_codebook_size)
+        torch.manual_seed(config.seed)
+        self.model = CategoricalVQVAE(
+            [len(g) for g in self.categories.groups],
+            config.embedding_dim,
+            self.codes,
+            config.hidden_size,
+            config.ema_decay,
+            config.commitment_cost,
+            config.dead_code_threshold,
+        )
+
+    def split_parts(self, x: np.ndarray) -> list[torch.Tensor]:
+        return [torch.from_numpy(((x[:, g] - self.mean[g]) / self.std[g]).astype(np.float32)) for g in self.categories.groups]
+
+    def size(self) -> dict[str, int]:
+        params = sum(p.numel() for p in self.model.parameters())
+        codes = sum(q.codebook.numel() for c in self.model.coders for q in c.levels)
+        return {
+            "parameters": params,
+            "codebook_entries": codes,
+            "category_count": self.categories.count,
+            "tokens_per_sample": self.categories.count * 3,
+        }
+
+
+def _losses(
+    model: CategoricalVQVAE, parts: list[torch.Tensor], config: VQVAEConfig, reset: bool, generator: torch.Generator
+) -> tuple[torch.Tensor, dict[str, float], int]:
+    out = model(parts, reset_dead=reset, generator=generator)
+    n_features = sum(x.shape[1] for x in parts)
+    recon = sum(F.mse_loss(r, x, reduction="sum") for r, x in zip(out["recon"], parts, strict=True)) / (len(parts[0]) * n_features)
+    partial = sum(F.mse_loss(r, x, reduction="sum") for r, x in zip(out["partial"], parts, strict=True)) / (len(parts[0]) * n_features)
+    commitment = sum(out["commitment"]) / len(parts)
+    ortho = orthogonality(out["quantized"])
+    topo = topographic_loss(torch.cat(parts, 1), torch.cat(out["quantized"], 1), config.topo_samples, generator)
+    loss = (
+        recon
+        + commitment
+        + config.orthogonality_weight * F.relu(ortho - config.orthogonality_target)
+        + config.informativeness_weight * partial
+        + config.topo_weight * topo
+    )
+    return (
+        loss,
+        {"loss": loss.item(), "recon": recon.item(), "commitment": commitment.item(), "ortho": ortho.item(), "topo_loss": topo.item()},
+        sum(out["reset"]),
+    )
+
+
+@torch.no_grad()
+def evaluate(model: CategoricalVQVAE, parts: list[torch.Tensor], config: VQVAEConfig) -> dict[str, float]:
+    """The documented metrics on a split (see the README for their definitions)."""
+    from scipy.spatial.distance import pdist
+    from scipy.stats import spearmanr
+
+    model.eval()
+    out = model(parts)
+    model.train()
+    x = torch.cat(parts, 1)
+    recon = torch.cat(out["recon"], 1)
+    mse = F.mse_loss(recon, x).item()
+    metrics: dict[str, float] = {
+        "val_loss": mse + F.mse_loss(torch.cat(out["partial"], 1), x).item() * config.informativeness_weight,
+        "reconstruction_quality": 1.0 - mse,
+    }
+    used, perplexity = [], []
+    for level in range(3):
+        fractions = []
+        for c, coder in enumerate(model.coders):
+            idx = out["indices"][c][:, level]
+            fractions.append(len(torch.unique(idx)) / coder.levels[level].num_codes)
+            perplexity.append(coder.levels[level].perplexity(idx))
+        metrics[f"utilization_level{level + 1}"] = float(np.mean(fractions))
+        used.append(np.mean(fractions))
+    metrics["utilization"] = float(np.mean(used))
+    metrics["perplexity"] = float(np.mean(perplexity))
+    metrics["orthogonality"] = orthogonality(out["quantized"]).item()
+    keep = slice(0, min(len(x), 1000))
+    a = pdist(x[keep].numpy())
+    b = pdist(torch.cat(out["quantized"], 1)[keep].numpy())
+    metrics["topographic_correlation"] = float(spearmanr(a, b).statistic)  # pdist: off-diagonal pairs only
+    metrics["composite_metric"] = (
+        (
+            config.checkpoint_loss_weight * metrics["val_loss"]
+            - config.checkpoint_topo_weight * metrics["topographic_correlation"]
+            - config.checkpoint_quality_weight * metrics["reconstruction_quality"]
+        )
+        if config.checkpoint_use_composite
+        else metrics["val_loss"]
+    )
+    return metrics
+
+
+def _checkpoint(prep: Prepared, optimizer: Any, config: VQVAEConfig, history: list, metrics: dict, state: dict) -> dict[str, Any]:
+    """best_model.pt / last_model.pt contents: the seed's keys, tensors and plain values only."""
+    return {
+        "model_state_dict": prep.model.state_dict(),
+        "optimizer_state_dict": optimizer.state_dict(),
+        "group_indices": [torch.from_numpy(g.astype(np.int64)) for g in prep.categories.groups],
+        "normalization_stats": {k: torch.from_numpy(v) for k, v in prep.stats.items()},
+        "feature_names": list(prep.feature_names),
+        "config": config.model_dump(mode="json"),
+        "model_sizes": {
+            "group_sizes": [len(g) for g in prep.categories.groups],
+            "latent": config.embedding_dim,
+            "codes": prep.codes,
+            "hidden": config.hidden_size,
+        },
+        "history": history,
+        "val_loss": metrics.get("val_loss"),
+        "metrics": metrics,
+        "training_state": state,
+    }
+
+
+def train(
+    config: VQVAEConfig,
+    *,
+    resume_from: str | Path | None = None,
+    pm: Any = None,
+    progress: bool | None = None,
+    drop_invalid: bool = False,
+    max_epochs_this_run: int | None = None,
+) -> dict[str, Any]:
+    pm = pm if pm is not None else get_plugin_manager()
+    registry = collect_registry(pm)
+    out_dir = Path(config.output_dir)
+    seed_everything(config.seed)
+    prep = Prepared(config, drop_invalid)
+    model = prep.model
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate)
+    chash = config_hash(config)
+    run = Run(run_dir=out_dir, package=PACKAGE, config=config, config_hash=chash, resumed_from=str(resume_from) if resume_from else None)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    manager = CheckpointManager(out_dir, package=PACKAGE, layout=LAYOUT, kind="training", single_file=True, hooks=pm.hook, run=run)
+    steps_per_epoch = math.ceil(len(prep.train_idx) / config.batch_size)
+    epoch, step, history = 0, 0, []
+    best_score, bad_epochs, best_metrics = math.inf, 0, {}
+    generator = torch.Generator().manual_seed(config.seed + 1)
+    if resume_from is not None:
+        loaded = load_checkpoint(resume_from)
+        ckpt = loaded.files[Path(resume_from).name]
+        if loaded.info.config_hash != chash:
+            raise UsageError(f"{resume_from} was trained with another config; resume with the same config (see its config.yaml)")
+        model.load_state_dict(ckpt["model_state_dict"])
+        optimizer.load_state_dict(ckpt["optimizer_state_dict"])
+        state = ckpt["training_state"]
+        epoch, step, best_score, bad_epochs, history = (
+            state["epoch"],
+            state["step"],
+            state["best_score"],
+            state["bad_epochs"],
+            list(ckpt["history"]),
+        )
+        best_metrics = state.get("best_metrics", {})
+        restore_rng_state(state["rng"])
+        generator.set_state(state["generator"])
+    write_resolved_config(config, out_dir)
+    atomic_write_bytes(out_dir / "normalization_stats.npz", bytes_of("normalization_stats.npz", prep.stats))
+    console = dict(total_steps=steps_per_epoch * config.epochs, unit="epoch", total=config.epochs, progress=progress, initial_step=step)
+    logger = MetricsLogger(out_dir, build_sinks(registry.sinks, out_dir, {"console": console}))
+    if resume_from is not None:
+        logger.resume(step)
+    pm.hook.on_train_start(run=run)
+    forward = torch.compile(model) if config.use_torch_compile else model
+    status = "completed"
+    stop_at = config.epochs if max_epochs_this_run is None else min(config.epochs, epoch + max_epochs_this_run)
+    try:
+        while epoch < stop_at:
+            order = epoch_permutation(len(prep.train_idx), epoch, config.seed)
+            sums: dict[str, float] = {}
+            resets = 0
+            for batch in range(steps_per_epoch):
+                idx = order[batch * config.batch_size : (batch + 1) * config.batch_size]
+                if len(idx) < 2:
+                    continue
+                step += 1
+                reset = bool(config.dead_code_reset_interval) and step % config.dead_code_reset_interval == 0
+                loss, parts, reset_count = _losses(forward, [p[idx] for p in prep.train], config, reset, generator)
+                resets += reset_count
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                for k, v in parts.items():
+                    sums[k] = sums.get(k, 0.0) + v
+            epoch += 1
+            record = {f"train_{k}": v / steps_per_epoch for k, v in sums.items()}
+            record["dead_codes_reset"] = resets
+            if epoch % config.val_every_n_epochs == 0 or epoch == config.epochs:
+                record.update(evaluate(model, prep.val, config))
+                score = record["composite_metric"]
+                improved = score < best_score - config.early_stopping_min_delta
+                if improved:
+                    best_score, bad_epochs, best_metrics = score, 0, dict(record)
+                else:
+                    bad_epochs += config.val_every_n_epochs
+                state = {
+                    "epoch": epoch,
+                    "step": step,
+                    "best_score": best_score,
+                    "bad_epochs": bad_epochs,
+                    "best_metrics": best_metrics,
+                    "rng": capture_rng_state(),
+                    "generator": generator.get_state(),
+                }
+                history.append({"epoch": epoch, **record})
+                logger.log(record, step=step, epoch=epoch, split="val")
+                contents = _checkpoint(prep, optimizer, config, history, record, state)
+                metrics = {k: v for k, v in record.items() if isinstance(v, (int, float))}
+                if improved:
+                    manager.save({BEST: contents}, step=step, epoch=epoch, metrics=metrics, config_hash=chash, name=BEST)
+                manager.save({LAST: contents}, step=step, epoch=epoch, metrics=metrics, config_hash=chash, name=LAST)
+                atomic_write_json(out_dir / "training_history.json", history)
+                if bad_epochs >= config.early_stopping_patience:
+                    status = "early_stopped"
+                    break
+        if epoch < config.epochs and status == "completed":
+            status = "interrupted"
+    except BaseException as exc:
+        status = "failed" if not isinstance(exc, KeyboardInterrupt) else "interrupted"
+        pm.hook.on_train_error(run=run, error=exc)
+        raise
+    finally:
+        manager.close()
+        logger.close()
+        pm.hook.on_train_end(run=run, status=status)
+    return {
+        "status": status,
+        "epoch": epoch,
+        "step": step,
+        "output_dir": str(out_dir),
+        "best_metrics": best_metrics,
+        "last_metrics": history[-1] if history else {},
+        **prep.size(),
+    }
+
+
+def dry_run(config: VQVAEConfig, drop_invalid: bool = False) -> dict[str, Any]:
+    """Validate config and dataset, discover categories, size the model, time a few steps. Writes nothing."""
+    seed_everything(config.seed)
+    prep = Prepared(config, drop_invalid)
+    optimizer = torch.optim.AdamW(prep.model.parameters(), lr=config.learning_rate)
+    generator = torch.Generator().manual_seed(config.seed)
+    batch = torch.arange(min(config.batch_size, len(prep.train_idx)))
+    timings = []
+    for _ in range(3):
+        start = time.perf_counter()
+        loss, _, _ = _losses(prep.model, [p[batch] for p in prep.train], config, False, generator)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        timings.append(time.perf_counter() - start)
+    steps = math.ceil(len(prep.train_idx) / config.batch_size)
+    return {
+        "config": config.model_dump(mode="json"),
+        "samples": {"train": len(prep.train_idx), "val": len(prep.val_idx)},
+        "features": len(prep.feature_names),
+        "categories": [[prep.feature_names[i] for i in g] for g in prep.categories.groups],
+        "silhouette": prep.categories.silhouette,
+        "codebook_sizes": prep.codes,
+        **prep.size(),
+        "seconds_per_epoch_estimate": min(timings[1:]) * steps,
+    }

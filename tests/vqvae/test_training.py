@@ -1,0 +1,96 @@
+"""train-vqvae: gradients of the auxiliary losses, checkpoint contents, dry run, clear errors."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+from spinlock_vqvae.cli import cli
+from spinlock_vqvae.dataset import generate
+from spinlock_vqvae.model import orthogonality, topographic_loss
+
+QUICK = [
+    "--set",
+    "embedding_dim=16",
+    "--set",
+    "hidden_size=32",
+    "--batch-size",
+    "64",
+    "--set",
+    "max_clusters=6",
+    "--set",
+    "val_every_n_epochs=1",
+]
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    return generate(tmp_path_factory.mktemp("vq") / "d.h5", samples=240, seed=0, progress=False)
+
+
+def _run(*args):
+    return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
+
+
+def test_orthogonality_and_topographic_losses_have_gradients():
+    torch.manual_seed(0)
+    latents = [torch.randn(32, 8, requires_grad=True) for _ in range(3)]
+    orthogonality(latents).backward()
+    assert all(z.grad is not None and z.grad.abs().sum() > 0 for z in latents)
+    x = torch.randn(64, 10)
+    z = torch.randn(64, 4, requires_grad=True)
+    topographic_loss(x, z, 128, torch.Generator().manual_seed(0)).backward()
+    assert z.grad.abs().sum() > 0
+
+
+def test_training_writes_the_seed_outputs_readable_without_unpickling(dataset, tmp_path):
+    out = tmp_path / "out"
+    result = _run("train-vqvae", "--input", dataset, "--output", out, "--epochs", 3, *QUICK, "--no-progress", "--json")
+    assert result.exit_code == 0, result.output
+    for name in ("best_model.pt", "last_model.pt", "normalization_stats.npz", "training_history.json", "config.yaml"):
+        assert (out / name).exists(), name
+    best = torch.load(out / "best_model.pt", weights_only=True)
+    assert {
+        "model_state_dict",
+        "optimizer_state_dict",
+        "group_indices",
+        "normalization_stats",
+        "feature_names",
+        "config",
+        "history",
+        "val_loss",
+        "metrics",
+    } <= set(best)
+    assert len(json.loads((out / "training_history.json").read_text())) == 3
+    assert {"reconstruction_quality", "utilization", "orthogonality", "topographic_correlation", "perplexity"} <= set(best["metrics"])
+
+
+def test_dry_run_trains_and_writes_nothing(dataset, tmp_path):
+    out = tmp_path / "dry"
+    result = _run("train-vqvae", "--input", dataset, "--output", out, "--dry-run", "--verbose", *QUICK)
+    assert result.exit_code == 0, result.output
+    assert "categories:" in result.output and "estimated time per epoch" in result.output and "category 0:" in result.output
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        (["--set", "learnig_rate=0.1"], "unknown key 'learnig_rate' (did you mean 'learning_rate'?)"),
+        (["--set", "compression_ratios=1:2"], "compression_ratios"),
+    ],
+)
+def test_config_errors_exit_2(dataset, tmp_path, args, needle):
+    result = _run("train-vqvae", "--input", dataset, "--output", tmp_path / "o", *args)
+    assert result.exit_code == 2 and result.output.startswith("error: ") and needle in result.output, result.output
+
+
+def test_corrupt_dataset_exits_2(tmp_path):
+    bad = tmp_path / "bad.h5"
+    bad.write_bytes(b"\x89HDF\r\n\x1a\n" + b"\0" * 100)
+    result = _run("train-vqvae", "--input", bad, "--output", tmp_path / "o")
+    assert result.exit_code == 2 and "not a readable HDF5 file" in result.output
+    assert not (tmp_path / "o").exists()
