@@ -94,3 +94,53 @@ def test_corrupt_dataset_exits_2(tmp_path):
     result = _run("train-vqvae", "--input", bad, "--output", tmp_path / "o")
     assert result.exit_code == 2 and "not a readable HDF5 file" in result.output
     assert not (tmp_path / "o").exists()
+
+
+def test_encode_round_trip_and_feature_mismatch(dataset, tmp_path):
+    import h5py
+    import numpy as np
+
+    from spinlock_vqvae.dataset import FeatureDataset
+    from spinlock_vqvae.encode import TrainedModel
+
+    out = tmp_path / "out"
+    assert _run("train-vqvae", "--input", dataset, "--output", out, "--epochs", 4, *QUICK, "--no-progress").exit_code == 0
+    tokens_path = tmp_path / "tokens.h5"
+    result = _run(
+        "encode-to-tokens",
+        "--dataset",
+        dataset,
+        "--vqvae-model",
+        out / "best_model.pt",
+        "--output",
+        tokens_path,
+        "--batch-size",
+        50,
+        "--no-progress",
+    )
+    assert result.exit_code == 0, result.output
+    trained = TrainedModel(out / "best_model.pt")
+    with h5py.File(tokens_path) as f, FeatureDataset(dataset) as data:
+        tokens = torch.from_numpy(f["tokens"][()]).long()
+        assert tokens.shape == (len(data), len(trained.groups), 3) and f.attrs["model_sha256"]
+        assert (tokens.max(0).values.max(0).values < torch.tensor(trained.codes)).all()
+        parts = trained.parts(data.read())
+    from spinlock_vqvae.config import VQVAEConfig
+    from spinlock_vqvae.train import Prepared
+
+    val = torch.from_numpy(Prepared(VQVAEConfig(**torch.load(out / "best_model.pt", weights_only=True)["config"])).val_idx)
+    recon = torch.cat(trained.model.decode_tokens(tokens[val]), 1)
+    quality = 1 - torch.nn.functional.mse_loss(recon, torch.cat([p[val] for p in parts], 1)).item()
+    assert quality == pytest.approx(trained.metrics["reconstruction_quality"], abs=1e-4)  # tokens decode to the stated quality
+    # a dataset whose columns differ is refused, naming the first difference
+    renamed = tmp_path / "renamed.h5"
+    with h5py.File(dataset) as src, h5py.File(renamed, "w") as dst:
+        for key in src:
+            src.copy(src[key], dst, key)
+        names = [n.decode() for n in src["feature_names"][()]]
+        names[5] = "spatial.bogus"
+        del dst["feature_names"]
+        dst["feature_names"] = np.array(names, dtype=object).astype(h5py.string_dtype("utf-8"))
+    refused = _run("encode-to-tokens", "--dataset", renamed, "--vqvae-model", out / "best_model.pt", "--output", tmp_path / "t2.h5")
+    assert refused.exit_code == 2 and "column 5 is 'spatial.bogus'" in refused.output
+    assert not (tmp_path / "t2.h5").exists()

@@ -123,5 +123,27 @@ def train_vqvae(
     )
 
 
+@cli.command("encode-to-tokens")
+@click.option("--dataset", required=True, type=click.Path(dir_okay=False), help="HDF5 dataset to encode.")
+@click.option("--vqvae-model", required=True, type=click.Path(dir_okay=False), help="best_model.pt (or last_model.pt) from train-vqvae.")
+@click.option("--output", required=True, type=click.Path(dir_okay=False), help="HDF5 file for the tokens.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=4096, show_default=True)
+@click.option("--force", is_flag=True, help="Replace an existing output file.")
+@click.option("--progress/--no-progress", default=None, help="Progress bar (default: only on a terminal).")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON summary.")
+def encode_to_tokens(dataset, vqvae_model, output, batch_size, force, progress, as_json):
+    """Encode every row to token ids (sample x category x level), streaming in batches.
+
+    Refuses a dataset whose feature names differ from the model's, naming the first difference.
+    """
+    from spinlock_vqvae.encode import encode
+
+    summary = encode(dataset, vqvae_model, output, batch_size=batch_size, progress=progress, force=force)
+    if as_json:
+        echo_json(summary)
+    else:
+        click.echo(f"wrote tokens of {summary['samples']} samples ({summary['categories']} categories x 3 levels) to {summary['output']}")
+
+
 def main() -> None:
     cli.main(prog_name="spinlock")

@@ -92,6 +92,19 @@ class CategoricalVQVAE(nn.Module):
         return out
 
     @torch.no_grad()
+    def tokenize(self, parts: list[torch.Tensor]) -> torch.Tensor:
+        """Token ids (B, categories, levels): the encoders and nearest codes only."""
+        out = []
+        for coder, x in zip(self.coders, parts, strict=True):
+            residual, ids = coder.encoder(x), []
+            for level in coder.levels:
+                idx = level.assign(residual)
+                residual = residual - level.codebook[idx]
+                ids.append(idx)
+            out.append(torch.stack(ids, 1))
+        return torch.stack(out, 1)
+
+    @torch.no_grad()
     def decode_tokens(self, tokens: torch.Tensor) -> list[torch.Tensor]:
         """Reconstructions from tokens (B, categories, levels)."""
         outs = []

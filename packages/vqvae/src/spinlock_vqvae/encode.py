@@ -1,0 +1,119 @@
+"""`spinlock encode-to-tokens`: a dataset's rows to token ids with a trained model, streamed."""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from spinlock_vqvae.dataset import DatasetError, FeatureDataset
+from spinlock_vqvae.model import CategoricalVQVAE
+from trainer_core.checkpoint import load_checkpoint
+from trainer_core.errors import UsageError
+
+
+class TrainedModel:
+    """A model rebuilt from best_model.pt / last_model.pt (safe load, no unpickling)."""
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        path = Path(path)
+        loaded = load_checkpoint(path)
+        contents = loaded.files[path.name]
+        sizes = contents["model_sizes"]
+        config = contents["config"]
+        self.model = CategoricalVQVAE(
+            sizes["group_sizes"],
+            sizes["latent"],
+            sizes["codes"],
+            sizes["hidden"],
+            config["ema_decay"],
+            config["commitment_cost"],
+            config["dead_code_threshold"],
+        )
+        self.model.load_state_dict(contents["model_state_dict"])
+        self.model.eval()
+        self.groups = [g.numpy() for g in contents["group_indices"]]
+        stats = contents["normalization_stats"]
+        self.means = [stats[f"mean_{c}"].numpy() for c in range(len(self.groups))]
+        self.stds = [stats[f"std_{c}"].numpy() for c in range(len(self.groups))]
+        self.feature_names = list(contents["feature_names"])
+        self.codes = list(sizes["codes"])
+        self.path, self.info, self.metrics = path, loaded.info, contents.get("metrics", {})
+
+    def parts(self, rows: np.ndarray) -> list[torch.Tensor]:
+        return [
+            torch.from_numpy(((rows[:, g] - m) / s).astype(np.float32)) for g, m, s in zip(self.groups, self.means, self.stds, strict=True)
+        ]
+
+    def check_names(self, names: list[str], source: str) -> None:
+        if names == self.feature_names:
+            return
+        for i, (a, b) in enumerate(zip(names, self.feature_names, strict=False)):
+            if a != b:
+                raise DatasetError(
+                    f"{source} does not match the model's features: column {i} is {a!r} in the dataset but {b!r} in the model"
+                )
+        raise DatasetError(f"{source} has {len(names)} features but the model was trained on {len(self.feature_names)}")
+
+
+def encode(
+    dataset: str | os.PathLike,
+    model_path: str | os.PathLike,
+    output: str | os.PathLike,
+    *,
+    batch_size: int = 4096,
+    progress: bool | None = None,
+    force: bool = False,
+) -> dict[str, Any]:
+    import h5py
+    from tqdm.auto import tqdm
+
+    output = Path(output)
+    if output.exists() and not force:
+        raise UsageError(f"{output} already exists; choose another --output or pass --force to replace it")
+    trained = TrainedModel(model_path)
+    with FeatureDataset(dataset) as data:
+        trained.check_names(data.feature_names, str(dataset))
+        n, categories = len(data), len(trained.groups)
+        output.parent.mkdir(parents=True, exist_ok=True)
+        tmp = output.with_name(f".tmp-{output.name}-{os.getpid()}")
+        try:
+            with (
+                h5py.File(tmp, "w") as f,
+                torch.no_grad(),
+                tqdm(total=n, disable=None if progress is None else not progress, unit="row") as bar,
+            ):
+                tokens = f.create_dataset(
+                    "tokens", shape=(n, categories, 3), dtype="int32", chunks=(min(n, 8192), categories, 3), compression="gzip"
+                )
+                f.create_dataset("codebook_sizes", data=np.array(trained.codes, dtype=np.int32))
+                strings = h5py.string_dtype("utf-8")
+                f.create_dataset(
+                    "category_features",
+                    data=np.array([";".join(trained.feature_names[i] for i in g) for g in trained.groups], dtype=object),
+                    dtype=strings,
+                )
+                f.attrs.update(
+                    {
+                        "model": str(Path(model_path).resolve()),
+                        "model_sha256": trained.info.files[trained.path.name]["sha256"],
+                        "model_config_hash": trained.info.config_hash or "",
+                        "model_epoch": trained.info.epoch or 0,
+                        "dataset": str(Path(dataset).resolve()),
+                        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+                        "layout": "tokens[sample, category, level]; level 1 coarse, 3 fine",
+                    }
+                )
+                for start in range(0, n, batch_size):
+                    rows = data.read(start, start + batch_size)
+                    tokens[start : start + len(rows)] = trained.model.tokenize(trained.parts(rows)).numpy()
+                    bar.update(len(rows))
+            os.replace(tmp, output)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+    return {"output": str(output), "samples": n, "categories": categories, "levels": 3, "codebook_sizes": trained.codes}
