@@ -31,8 +31,10 @@ def test_json_and_yaml_fill_defaults_and_apply_overrides(tmp_path):
     a = load_config(Demo, tmp_path / "c.json")
     b = load_config(Demo, tmp_path / "c.yaml")
     assert a == b and a.name == "run" and a.optim.betas == [0.9, 0.999]
-    c = load_config(Demo, tmp_path / "c.yaml", {"epochs": 7, "name": None}, ["optim.learning_rate=0.5", "use_torch_compile=true"])
-    assert (c.epochs, c.name, c.optim.learning_rate, c.use_torch_compile) == (7, "run", 0.5, True)
+    c = load_config(
+        Demo, tmp_path / "c.yaml", {"epochs": 7, "name": None}, ["optim.learning_rate=0.5", "use_torch_compile=true", "name=3:4:5"]
+    )
+    assert (c.epochs, c.name, c.optim.learning_rate, c.use_torch_compile) == (7, "3:4:5", 0.5, True)  # not YAML's base-60 number
 
 
 @pytest.mark.parametrize(

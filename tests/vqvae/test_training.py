@@ -144,3 +144,54 @@ def test_encode_round_trip_and_feature_mismatch(dataset, tmp_path):
     refused = _run("encode-to-tokens", "--dataset", renamed, "--vqvae-model", out / "best_model.pt", "--output", tmp_path / "t2.h5")
     assert refused.exit_code == 2 and "column 5 is 'spatial.bogus'" in refused.output
     assert not (tmp_path / "t2.h5").exists()
+
+
+def _final_metrics(out):
+    return json.loads((out / "training_history.json").read_text())[-1]
+
+
+@pytest.mark.slow
+def test_resume_after_kill_gives_the_same_final_metrics(dataset, tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    spinlock = os.path.join(os.path.dirname(sys.executable), "spinlock")
+    args = ["train-vqvae", "--input", str(dataset), "--epochs", "8", *QUICK, "--set", "dead_code_reset_interval=7", "--no-progress"]
+    subprocess.run([spinlock, *args, "--output", str(tmp_path / "full")], check=True, capture_output=True)
+    crash = tmp_path / "crash"
+    proc = subprocess.Popen([spinlock, *args, "--output", str(crash)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None:
+        try:
+            if len(json.loads((crash / "training_history.json").read_text())) >= 3:
+                break
+        except (OSError, ValueError):
+            pass
+        time.sleep(0.01)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    done = subprocess.run(
+        [spinlock, *args, "--output", str(crash), "--resume-from", str(crash / "last_model.pt")], capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    a, b = _final_metrics(tmp_path / "full"), _final_metrics(crash)
+    assert a["epoch"] == b["epoch"] == 8
+    for key in ("reconstruction_quality", "utilization", "orthogonality", "topographic_correlation", "val_loss"):
+        assert a[key] == b[key], key
+    assert [h["epoch"] for h in json.loads((crash / "training_history.json").read_text())] == list(range(1, 9))
+
+
+def test_dead_code_reset_matters_at_a_large_codebook(dataset, tmp_path):
+    common = ["--input", dataset, "--epochs", 10, *QUICK, "--set", "compression_ratios=3:4:5", "--set", "ema_decay=0.8", "--no-progress"]
+    assert (
+        _run(
+            "train-vqvae", *common, "--output", tmp_path / "on", "--set", "dead_code_reset_interval=3", "--set", "dead_code_threshold=50"
+        ).exit_code
+        == 0
+    )
+    assert _run("train-vqvae", *common, "--output", tmp_path / "off", "--set", "dead_code_reset_interval=0").exit_code == 0
+    on, off = _final_metrics(tmp_path / "on"), _final_metrics(tmp_path / "off")
+    assert on["utilization"] > off["utilization"] + 0.05, (on["utilization"], off["utilization"])

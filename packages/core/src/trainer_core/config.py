@@ -77,6 +77,8 @@ def parse_override(item: str) -> tuple[list[str], Any]:
         value = yaml.safe_load(raw) if raw.strip() else ""
     except yaml.YAMLError:
         value = raw
+    if isinstance(value, (int, float)) and ":" in raw:  # YAML 1.1 reads 3:4:5 as a base-60 number
+        value = raw
     return key.strip().split("."), value
 
 

@@ -37,11 +37,15 @@ class EMAQuantizer(nn.Module):
 
     @torch.no_grad()
     def _kmeans_init(self, z: torch.Tensor) -> None:
+        import warnings
+
         from sklearn.cluster import KMeans
 
         data = z.detach().cpu().double().numpy()
         k = min(self.num_codes, len(data))
-        centers = torch.from_numpy(KMeans(n_clusters=k, n_init=1, random_state=0).fit(data).cluster_centers_).to(z)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # fewer distinct vectors than codes: the reset takes care of it
+            centers = torch.from_numpy(KMeans(n_clusters=k, n_init=1, random_state=0).fit(data).cluster_centers_).to(z)
         if k < self.num_codes:  # fewer vectors than codes: the rest start at random batch vectors
             extra = z[torch.randint(len(z), (self.num_codes - k,), device=z.device)]
             centers = torch.cat([centers, extra])
