@@ -10,7 +10,14 @@ import subprocess
 import sys
 from pathlib import Path
 
-BENCHES = ["bench_step_overhead.py", "bench_async_save.py", "bench_save_throughput.py", "bench_list_checkpoints.py"]
+BENCHES = [
+    "bench_step_overhead.py",
+    "bench_async_save.py",
+    "bench_save_throughput.py",
+    "bench_list_checkpoints.py",
+    "bench_vizwatch.py",
+    "bench_vqvae.py",
+]
 
 
 def main() -> int:

@@ -1,7 +1,7 @@
 """spinlock-vqvae's plugin for trainer-core: the checkpoint layouts it writes.
 
-The VQ-VAE trainer that writes this layout is still to be built (issue #4); the dataset
-generator and reader exist.
+`spinlock train-vqvae` writes this layout: best_model.pt and last_model.pt, each a single-file
+checkpoint with a sidecar manifest.
 """
 
 from __future__ import annotations
@@ -20,6 +20,6 @@ def register_checkpoint_layouts(register):
             package=PACKAGE,
             kind="training",
             headline_metrics=("val_loss", "composite_metric"),
-            description="best_model.pt + normalization_stats.npz + training_history.json in a VQ-VAE output directory",
+            description="best_model.pt / last_model.pt of a train-vqvae output directory",
         )
     )

@@ -43,7 +43,9 @@ class EMAQuantizer(nn.Module):
 
         data = z.detach().cpu().double().numpy()
         k = min(self.num_codes, len(data))
-        with warnings.catch_warnings():
+        from threadpoolctl import threadpool_limits
+
+        with warnings.catch_warnings(), threadpool_limits(1):  # one thread: the same centres whatever the load
             warnings.simplefilter("ignore")  # fewer distinct vectors than codes: the reset takes care of it
             centers = torch.from_numpy(KMeans(n_clusters=k, n_init=1, random_state=0).fit(data).cluster_centers_).to(z)
         if k < self.num_codes:  # fewer vectors than codes: the rest start at random batch vectors
