@@ -25,6 +25,9 @@ demo: install
 	$(BIN)/vizwatch train --dataset digits --classes 10 --epochs 40 --focal-gamma 0 --visualize-training --viz-every 10 \
 		--viz-root demo_runs/training_feature_visualizations --root demo_runs/vizwatch
 	$(BIN)/vizwatch animate $$(ls -d demo_runs/training_feature_visualizations/run_* | tail -1)
+	test -f demo_runs/datasets/demo_1k.h5 || $(BIN)/spinlock generate-dataset --samples 1000 --output demo_runs/datasets/demo_1k.h5
+	$(BIN)/spinlock train-vqvae --config configs/vqvae/quick.json --input demo_runs/datasets/demo_1k.h5 \
+		--output demo_runs/vqvae/quick_1k --epochs 30
 	$(BIN)/core list-checkpoints demo_runs
 
 test: install
