@@ -178,6 +178,10 @@ def train(
     registry = collect_registry(pm)
     out_dir = Path(config.output_dir)
     seed_everything(config.seed)
+    # the backward of the topographic loss's pair indexing accumulates in a thread-order-dependent
+    # way on CPU; deterministic kernels make runs (and resumes) bit-identical
+    was_deterministic = torch.are_deterministic_algorithms_enabled()
+    torch.use_deterministic_algorithms(True, warn_only=True)
     prep = Prepared(config, drop_invalid)
     model = prep.model
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate)
@@ -275,6 +279,7 @@ def train(
     finally:
         manager.close()
         logger.close()
+        torch.use_deterministic_algorithms(was_deterministic)
         pm.hook.on_train_end(run=run, status=status)
     return {
         "status": status,
