@@ -204,10 +204,20 @@ def load_file(path: str | os.PathLike, *, trust_pickle: bool = False, framework:
                 f"{path} is a pickle, which can run arbitrary code when loaded; "
                 "convert it, or pass --trust-pickle if you created it yourself"
             )
-        with open(path, "rb") as f:
-            return pickle.load(f)  # explicit opt-in only (trust_pickle=True)
+        return _unpickle_trusted(path, torch_format=False)
     with open(path, "rb") as f:
         return f.read()
+
+
+def _unpickle_trusted(path: str, *, torch_format: bool) -> Any:
+    """The one place that unpickles arbitrary objects: reached only with ``trust_pickle=True``,
+    which the user must ask for explicitly (``--trust-pickle``); never a fallback."""
+    if torch_format:
+        import torch
+
+        return torch.load(path, map_location="cpu", weights_only=False)
+    with open(path, "rb") as f:
+        return pickle.load(f)
 
 
 def _load_torch(path: str, trust_pickle: bool) -> Any:
@@ -217,7 +227,7 @@ def _load_torch(path: str, trust_pickle: bool) -> Any:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         if trust_pickle:
-            return torch.load(path, map_location="cpu", weights_only=not trust_pickle)
+            return _unpickle_trusted(path, torch_format=True)
         raise UnsafeCheckpointError(
             f"{path} holds objects other than tensors and plain values, and loading it could run "
             f"arbitrary code ({str(exc).splitlines()[0][:160]}); pass --trust-pickle only if you created it yourself"

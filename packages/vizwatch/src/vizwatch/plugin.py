@@ -104,8 +104,3 @@ def on_train_end(run, status):
     watcher = _WATCHERS.pop(str(run.run_dir), None)
     if watcher is not None:
         watcher.finish(status)
-
-
-def watcher_for(run_dir) -> object | None:
-    """The live watcher of a run (for trainers that report where frames go)."""
-    return _WATCHERS.get(str(run_dir))

@@ -16,7 +16,6 @@ Root attributes hold the provenance: `generator`, `generator_version`, `seed`, `
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -209,7 +208,3 @@ class FeatureDataset:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
-
-
-def chunks_needed(rows: int, chunk_rows: int) -> int:
-    return math.ceil(rows / chunk_rows)
