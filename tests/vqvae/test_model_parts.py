@@ -82,3 +82,30 @@ def test_a_healthy_codebook_is_left_alone():
         q(data)
     before = q.codebook.clone()
     assert q.reset_dead_codes(data) == 0 and torch.equal(before, q.codebook)
+
+
+def test_fast_tokenizer_gives_the_models_tokens():
+    """encode-to-tokens' batched path (categories stacked by width, zero-padded) gives exactly the
+    tokens of the model's own per-category path, whatever the category widths."""
+    import numpy as np
+
+    from spinlock_vqvae.model import CategoricalVQVAE
+    from spinlock_vqvae.tokenizer import Tokenizer
+
+    torch.manual_seed(0)
+    sizes = [3, 40, 10, 5]
+    model = CategoricalVQVAE(sizes, latent=8, codes=[8, 16, 24], hidden=64)
+    assert len({coder.encoder[0].out_features for coder in model.coders}) == 2  # two width buckets
+    order = np.random.default_rng(0).permutation(sum(sizes))  # categories take scattered columns
+    groups = np.split(order, np.cumsum(sizes)[:-1])
+    rows = np.random.default_rng(1).normal(3.0, 2.0, size=(500, sum(sizes))).astype(np.float32)
+    means = [rows[:, g].mean(0) for g in groups]
+    stds = [rows[:, g].std(0) for g in groups]
+    parts = [torch.from_numpy((rows[:, g] - m) / s) for g, m, s in zip(groups, means, stds, strict=True)]
+    model.train()
+    model(parts)  # k-means initialisation of every codebook
+    model.eval()
+    expected = model.tokenize(parts).numpy()
+    got = Tokenizer(model, groups, means, stds)(rows)
+    assert got.shape == (500, 4, 3) and len(np.unique(got[:, :, 2])) > 4
+    np.testing.assert_array_equal(got, expected)

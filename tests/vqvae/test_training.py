@@ -144,6 +144,26 @@ def test_encode_round_trip_and_feature_mismatch(dataset, tmp_path):
     refused = _run("encode-to-tokens", "--dataset", renamed, "--vqvae-model", out / "best_model.pt", "--output", tmp_path / "t2.h5")
     assert refused.exit_code == 2 and "column 5 is 'spatial.bogus'" in refused.output
     assert not (tmp_path / "t2.h5").exists()
+    # NaN values met while streaming: one line naming the feature and rows, no partial output
+    poisoned = tmp_path / "nan.h5"
+    with h5py.File(dataset) as src, h5py.File(poisoned, "w") as dst:
+        for key in src:
+            src.copy(src[key], dst, key)
+        names = [n.decode() for n in src["feature_names"][()]]
+        dst["features"][130, 7] = np.nan
+    result = _run(
+        "encode-to-tokens",
+        "--dataset",
+        poisoned,
+        "--vqvae-model",
+        out / "best_model.pt",
+        "--output",
+        tmp_path / "t3.h5",
+        "--batch-size",
+        50,
+    )
+    assert result.exit_code == 2 and f"rows 100-149: {names[7]} (1)" in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "t3.h5").exists() and not list(tmp_path.glob(".tmp-*"))
 
 
 def _final_metrics(out):

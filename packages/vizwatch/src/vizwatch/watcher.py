@@ -34,6 +34,7 @@ def _frame_metrics(labels: np.ndarray, predictions: np.ndarray) -> dict[str, flo
     from sklearn.metrics import balanced_accuracy_score, f1_score
 
     return {
+        "val_acc": float(np.mean(labels == predictions)),  # on the drawn subset; a trainer's own val_acc replaces it
         "val_balanced_acc": float(balanced_accuracy_score(labels, predictions)),
         "val_macro_f1": float(f1_score(labels, predictions, average="macro", zero_division=0)),
     }

@@ -60,6 +60,12 @@ def generate_dataset(samples, output, seed, force, progress, as_json):
 @click.option("--drop-invalid-features", is_flag=True, help="Drop features with NaN/inf values instead of refusing the dataset.")
 @click.option("--dry-run", is_flag=True, help="Validate config and dataset, show categories, model size and time per epoch; train nothing.")
 @click.option("--verbose", is_flag=True, help="With --dry-run: list every category's features.")
+@click.option(
+    "--visualize-training", is_flag=True, help="Latent t-SNE/UMAP snapshots of every category during training (needs vizwatch installed)."
+)
+@click.option("--viz-method", type=click.Choice(["tsne", "umap", "pca"]), default="tsne", show_default=True)
+@click.option("--viz-every", type=click.IntRange(min=1), default=10, show_default=True, help="Snapshot every N epochs (validation epochs).")
+@click.option("--viz-root", type=click.Path(file_okay=False), help="Folder of run_NNN snapshot folders (vizwatch's default if not given).")
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: only on a terminal).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 def train_vqvae(
@@ -74,6 +80,10 @@ def train_vqvae(
     drop_invalid_features,
     dry_run,
     verbose,
+    visualize_training,
+    viz_method,
+    viz_every,
+    viz_root,
     progress,
     as_json,
 ):
@@ -110,8 +120,12 @@ def train_vqvae(
         click.echo(f"estimated time per epoch: {report['seconds_per_epoch_estimate']:.2f} s (dry run: nothing trained or written)")
         return
     from spinlock_vqvae.train import train
+    from spinlock_vqvae.visualization import options
 
-    summary = train(config, resume_from=resume_from, progress=progress, drop_invalid=drop_invalid_features)
+    visualize = options(visualize_training, viz_method, viz_every, viz_root) if visualize_training else None
+    if visualize_training:
+        _require_plotter()
+    summary = train(config, resume_from=resume_from, progress=progress, drop_invalid=drop_invalid_features, visualize=visualize)
     if as_json:
         echo_json(summary)
         return
@@ -143,6 +157,13 @@ def encode_to_tokens(dataset, vqvae_model, output, batch_size, force, progress, 
         echo_json(summary)
     else:
         click.echo(f"wrote tokens of {summary['samples']} samples ({summary['categories']} categories x 3 levels) to {summary['output']}")
+
+
+def _require_plotter() -> None:
+    from trainer_core.plugins import get_plugin_manager
+
+    if not get_plugin_manager().hook.visualize_epoch_end.get_hookimpls():
+        raise click.UsageError("--visualize-training needs a plotter plugin: pip install vizwatch (or -e packages/vizwatch)")
 
 
 def main() -> None:

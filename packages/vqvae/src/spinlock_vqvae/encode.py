@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ import torch
 
 from spinlock_vqvae.dataset import DatasetError, FeatureDataset
 from spinlock_vqvae.model import CategoricalVQVAE
+from spinlock_vqvae.tokenizer import Tokenizer
 from trainer_core.checkpoint import load_checkpoint
 from trainer_core.errors import UsageError
 
@@ -43,6 +45,7 @@ class TrainedModel:
         self.feature_names = list(contents["feature_names"])
         self.codes = list(sizes["codes"])
         self.path, self.info, self.metrics = path, loaded.info, contents.get("metrics", {})
+        self.tokenizer = Tokenizer(self.model, self.groups, self.means, self.stds)
 
     def parts(self, rows: np.ndarray) -> list[torch.Tensor]:
         return [
@@ -76,7 +79,7 @@ def encode(
     if output.exists() and not force:
         raise UsageError(f"{output} already exists; choose another --output or pass --force to replace it")
     trained = TrainedModel(model_path)
-    with FeatureDataset(dataset) as data:
+    with FeatureDataset(dataset, check_values=False) as data:  # values are checked batch by batch below
         trained.check_names(data.feature_names, str(dataset))
         n, categories = len(data), len(trained.groups)
         output.parent.mkdir(parents=True, exist_ok=True)
@@ -87,8 +90,16 @@ def encode(
                 torch.no_grad(),
                 tqdm(total=n, disable=None if progress is None else not progress, unit="row") as bar,
             ):
+                # int16 when every code id fits; light gzip with byte shuffle (ids are small numbers)
+                dtype = "int16" if max(trained.codes) <= np.iinfo(np.int16).max else "int32"
                 tokens = f.create_dataset(
-                    "tokens", shape=(n, categories, 3), dtype="int32", chunks=(min(n, 8192), categories, 3), compression="gzip"
+                    "tokens",
+                    shape=(n, categories, 3),
+                    dtype=dtype,
+                    chunks=(min(n, batch_size), categories, 3),
+                    compression="gzip",
+                    compression_opts=1,
+                    shuffle=True,
                 )
                 f.create_dataset("codebook_sizes", data=np.array(trained.codes, dtype=np.int32))
                 strings = h5py.string_dtype("utf-8")
@@ -108,12 +119,37 @@ def encode(
                         "layout": "tokens[sample, category, level]; level 1 coarse, 3 fine",
                     }
                 )
-                for start in range(0, n, batch_size):
-                    rows = data.read(start, start + batch_size)
-                    tokens[start : start + len(rows)] = trained.model.tokenize(trained.parts(rows)).numpy()
+                for start, rows in _prefetched(data, batch_size):
+                    _check_finite(rows, start, data.feature_names, dataset)
+                    tokens[start : start + len(rows)] = trained.tokenizer(rows)
                     bar.update(len(rows))
             os.replace(tmp, output)
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
     return {"output": str(output), "samples": n, "categories": categories, "levels": 3, "codebook_sizes": trained.codes}
+
+
+def _prefetched(data: FeatureDataset, batch_size: int) -> Iterator[tuple[int, np.ndarray]]:
+    """(start, rows) batches, the next one read by a background thread while this one is encoded."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    starts = range(0, len(data), batch_size)
+    with ThreadPoolExecutor(1, thread_name_prefix="spinlock-read") as pool:
+        pending = pool.submit(data.read, 0, batch_size)
+        for start in starts:
+            rows = pending.result()
+            if start + batch_size < len(data):
+                pending = pool.submit(data.read, start + batch_size, start + 2 * batch_size)
+            yield start, rows
+
+
+def _check_finite(rows: np.ndarray, start: int, names: list[str], source: str | os.PathLike) -> None:
+    bad = ~np.isfinite(rows)
+    if bad.any():
+        counts = bad.sum(0)
+        listed = ", ".join(f"{names[i]} ({counts[i]})" for i in np.flatnonzero(counts)[:5])
+        raise DatasetError(
+            f"{source}: NaN/inf values in rows {start}-{start + len(rows) - 1}: {listed}; "
+            "fix the data or drop those features before training a model on them"
+        )

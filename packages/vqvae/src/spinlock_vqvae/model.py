@@ -8,7 +8,10 @@ A sample's tokens are its code indices: one per category and level.
 
 Sizes from the data (documented in the README): D = ``embedding_dim``; the codebook of level l
 has round(sqrt(N_train) * r_l) codes, clipped to [8, ``max_codebook_size``], where r_l are the
-compression ratios (0.5:1:1.5 gives a coarse small codebook and finer larger ones).
+compression ratios (0.5:1:1.5 gives a coarse small codebook and finer larger ones). A category's
+encoder and decoders are ``category_width(d_c, hidden_size)`` wide: twice its feature count, at
+least 32 and at most ``hidden_size`` (a 3-feature category does not need a 128-wide network, and
+encoding cost follows the widths).
 """
 
 from __future__ import annotations
@@ -31,6 +34,11 @@ def parse_ratios(text: str) -> list[float]:
 
 def codebook_sizes(train_samples: int, ratios: list[float], max_size: int = 512) -> list[int]:
     return [int(min(max_size, max(8, round(math.sqrt(train_samples) * r)))) for r in ratios]
+
+
+def category_width(features: int, hidden: int) -> int:
+    """Width of a category's encoder/decoder layers: 2 x its features, clipped to [32, hidden]."""
+    return min(hidden, max(32, 2 * features))
 
 
 def _mlp(inputs: int, hidden: int, outputs: int) -> nn.Sequential:
@@ -62,7 +70,7 @@ class CategoricalVQVAE(nn.Module):
         super().__init__()
         self.group_sizes, self.latent, self.codes = list(group_sizes), latent, list(codes)
         self.coders = nn.ModuleList(
-            CategoryCoder(d, latent, codes, max(hidden, 2 * d), decay, commitment, dead_threshold) for d in group_sizes
+            CategoryCoder(d, latent, codes, category_width(d, hidden), decay, commitment, dead_threshold) for d in group_sizes
         )
 
     def forward(self, parts: list[torch.Tensor], reset_dead: bool = False, generator: torch.Generator | None = None) -> dict[str, object]:

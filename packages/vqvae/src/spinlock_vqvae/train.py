@@ -173,7 +173,11 @@ def train(
     progress: bool | None = None,
     drop_invalid: bool = False,
     max_epochs_this_run: int | None = None,
+    visualize: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
+    """Train (or resume) and return a summary. ``visualize`` holds vizwatch options
+    (``visualization.options(...)``); they do not enter the config hash, so a run can be resumed
+    with or without snapshots."""
     pm = pm if pm is not None else get_plugin_manager()
     registry = collect_registry(pm)
     out_dir = Path(config.output_dir)
@@ -260,6 +264,8 @@ def train(
                     "generator": generator.get_state(),
                 }
                 history.append({"epoch": epoch, **record})
+                if visualize and visualize.get("enabled"):
+                    _visualize(pm, run, prep, record, epoch, step, config, visualize)
                 logger.log(record, step=step, epoch=epoch, split="val")
                 contents = _checkpoint(prep, optimizer, config, history, record, state)
                 metrics = {k: v for k, v in record.items() if isinstance(v, (int, float))}
@@ -290,6 +296,26 @@ def train(
         "last_metrics": history[-1] if history else {},
         **prep.size(),
     }
+
+
+def _visualize(pm: Any, run: Run, prep: Prepared, record: dict, epoch: int, step: int, config: VQVAEConfig, options: dict) -> None:
+    from spinlock_vqvae.visualization import category_names, splits_factory
+    from trainer_core.visuals import VisualizationEvent
+
+    metrics = {"val_loss": record["val_loss"], "quality": record["reconstruction_quality"], "ortho": record["orthogonality"]}
+    pm.hook.visualize_epoch_end(
+        event=VisualizationEvent(
+            run_dir=run.run_dir,
+            epoch=epoch,
+            step=step,
+            metrics=metrics,
+            class_names=category_names(prep.categories.groups, prep.feature_names),
+            total_epochs=config.epochs,
+            package=PACKAGE,
+            options=options,
+            splits_factory=splits_factory(prep.model, prep.train, prep.val),
+        )
+    )
 
 
 def dry_run(config: VQVAEConfig, drop_invalid: bool = False) -> dict[str, Any]:
