@@ -17,6 +17,7 @@ BENCHES = [
     "bench_list_checkpoints.py",
     "bench_vizwatch.py",
     "bench_vqvae.py",
+    "bench_choice2vec.py",
 ]
 
 

@@ -1,8 +1,4 @@
-"""choice2vec's plugin for trainer-core: the checkpoint layouts it writes.
-
-The trainer itself arrives with issue #5; until then this registers the layouts so that
-``core plugins`` and ``core list-checkpoints`` know the package.
-"""
+"""choice2vec's trainer-core plugin: its checkpoint layout and config schema."""
 
 from __future__ import annotations
 
@@ -19,7 +15,15 @@ def register_checkpoint_layouts(register):
             name="choice2vec.checkpoint",
             package=PACKAGE,
             kind="training",
-            headline_metrics=("best_accuracy", "total_loss"),
-            description="checkpoint_epoch_XXXXXX/: flax msgpack weights, clustering results, 4-row figure",
+            headline_metrics=("best_accuracy", "best_algorithm", "baseline_oracle", "total_loss"),
+            description="training_checkpoints_<time>/checkpoint_epoch_XXXXXX/: flax msgpack weights and state, clustering results, 4-row figure",
         )
     )
+
+
+@hookimpl
+def register_config_schemas(register):
+    from choice2vec.config import Choice2VecConfig
+    from trainer_core.config import ConfigSchema
+
+    register(ConfigSchema(name="choice2vec.train", model=Choice2VecConfig, description="c2v train: model, training and data sections"))

@@ -1,0 +1,129 @@
+"""The ``c2v`` command: generate data, train, analyse checkpoints."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from trainer_core.cli_support import TrainerGroup, echo_json
+
+
+@click.group(cls=TrainerGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="choice2vec", prog_name="c2v")
+def cli() -> None:
+    """Choice2Vec: self-supervised representations of behaviour (JAX/Flax), with clustering analysis."""
+
+
+@cli.command("generate-data")
+@click.option("--output", required=True, type=click.Path(dir_okay=False), help="trials file to write: .csv or .h5")
+@click.option("--participants", type=click.IntRange(min=2), default=48, show_default=True)
+@click.option("--trials", "trials_per_participant", type=click.IntRange(min=16), default=400, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--lapse-accuracy", type=click.FloatRange(0, 1), help="P(correct) of a disengaged trial (default 0.5).")
+@click.option("--stay-engaged", type=click.FloatRange(0, 1, max_open=True), help="P(engaged -> engaged) per trial (default 0.98).")
+@click.option("--stay-disengaged", type=click.FloatRange(0, 1, max_open=True), help="P(disengaged -> disengaged) (default 0.95).")
+@click.option("--force", is_flag=True, help="Replace an existing file.")
+@click.option("--json", "as_json", is_flag=True)
+def generate_data(output, participants, trials_per_participant, seed, lapse_accuracy, stay_engaged, stay_disengaged, force, as_json):
+    """Simulate the decision task (see the README for the model and its difficulty knobs)."""
+    from choice2vec.data import save_trials
+    from choice2vec.task import TaskConfig, simulate
+    from trainer_core.errors import UsageError
+
+    if Path(output).exists() and not force:
+        raise UsageError(f"{output} already exists; choose another --output or pass --force to replace it")
+    knobs = {
+        k: v
+        for k, v in {"lapse_accuracy": lapse_accuracy, "stay_engaged": stay_engaged, "stay_disengaged": stay_disengaged}.items()
+        if v is not None
+    }
+    trials = simulate(TaskConfig(participants=participants, trials_per_participant=trials_per_participant, seed=seed, **knobs))
+    save_trials(trials, output)
+    summary = {"path": output, "participants": participants, "trials": len(trials), "engaged_fraction": float(trials.state.mean())}
+    if as_json:
+        echo_json(summary)
+    else:
+        click.echo(f"wrote {len(trials)} trials of {participants} participants to {output} ({summary['engaged_fraction']:.1%} engaged)")
+
+
+@cli.command("train")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), help="JSON/YAML config (configs/choice2vec/quick.yaml...).")
+@click.option("--epochs", type=click.IntRange(min=1), help="Optimisation steps (the seed's epochs; default 150000).")
+@click.option("--checkpoint-every", type=click.IntRange(min=1), help="Epochs between checkpoints (default 10000).")
+@click.option(
+    "--log-every", type=click.IntRange(min=1), help="Epochs between console lines; also the steps run per compiled call (default 1000)."
+)
+@click.option("--output-dir", type=click.Path(file_okay=False), help="Run directory (default training_checkpoints_<timestamp>).")
+@click.option("--resume", type=click.Path(file_okay=False), help="Run directory to continue from its last checkpoint, bit-identically.")
+@click.option("--seed", type=int, help="Training seed (default 0).")
+@click.option("--data", "data_source", type=click.Path(dir_okay=False), help="Trials file (.csv/.h5) instead of the simulated default.")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override any config key, e.g. model.layers=3 (repeatable).")
+@click.option("--progress/--no-progress", default=None, help="Progress bar (default: only on a terminal).")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON summary at the end.")
+def train_cmd(config_path, epochs, checkpoint_every, log_every, output_dir, resume, seed, data_source, overrides, progress, as_json):
+    """Train Choice2Vec; checkpoint, cluster and draw every --checkpoint-every epochs."""
+    from choice2vec.config import Choice2VecConfig
+    from choice2vec.train import train
+    from trainer_core.config import load_config
+    from trainer_core.errors import UsageError
+
+    flags = {
+        "training.epochs": epochs,
+        "training.checkpoint_every": checkpoint_every,
+        "training.log_every": log_every,
+        "training.seed": seed,
+        "data.source": data_source,
+    }
+    if resume and output_dir:
+        raise UsageError("--resume continues a run in its own directory; drop --output-dir")
+    if resume and config_path is None and not any(v is not None for v in flags.values()) and not overrides:
+        config_path = _resume_config(resume)
+    config = load_config(Choice2VecConfig, config_path, flags, overrides)
+    summary = train(config, output_dir=output_dir, resume=resume, progress=progress, echo=click.echo)
+    if as_json:
+        echo_json(summary)
+    else:
+        click.echo(
+            f"done: {summary['epoch']} epochs in {summary['seconds']:.0f} s ({summary['checkpoint_seconds']:.0f} s in checkpoints); {summary['run_dir']}"
+        )
+
+
+def _resume_config(run_dir: str) -> str | None:
+    """The config a run was started with (written by train as config.yaml), so `--resume DIR` alone works."""
+    path = Path(run_dir) / "config.yaml"
+    return str(path) if path.exists() else None
+
+
+@cli.command("analyze")
+@click.option("--list", "list_runs", is_flag=True, help="List training runs (training_checkpoints_* under --root).")
+@click.option("--training-dir", type=click.Path(file_okay=False), help="Table of every checkpoint of a run, and the comparison figure.")
+@click.option("--checkpoint", type=click.Path(file_okay=False), help="Details of one checkpoint_epoch_XXXXXX directory.")
+@click.option("--compare", type=click.Path(file_okay=False), help="Only write training_progress_comparison.png for a run.")
+@click.option("--root", type=click.Path(file_okay=False), default=".", show_default=True, help="Where --list looks.")
+@click.option("--trust-pickle", is_flag=True, help="Allow reading the old script's .pkl checkpoints (a pickle can run code).")
+@click.option("--json", "as_json", is_flag=True)
+def analyze(list_runs, training_dir, checkpoint, compare, root, trust_pickle, as_json):
+    """Analyse checkpoints: list runs, one run, one checkpoint, or the progress comparison."""
+    from choice2vec import analyze as an
+    from trainer_core.errors import UsageError
+
+    chosen = [x for x in (list_runs, training_dir, checkpoint, compare) if x]
+    if len(chosen) != 1:
+        raise UsageError("give exactly one of --list, --training-dir, --checkpoint, --compare")
+    if list_runs:
+        result = an.list_runs(root)
+    elif training_dir:
+        result = an.training_dir(training_dir, trust_pickle=trust_pickle)
+    elif checkpoint:
+        result = an.checkpoint(checkpoint, trust_pickle=trust_pickle)
+    else:
+        result = an.compare(compare)
+    if as_json:
+        echo_json(result["data"])
+    else:
+        click.echo(result["text"])
+
+
+def main() -> None:
+    cli.main(prog_name="c2v")

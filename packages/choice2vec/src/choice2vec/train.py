@@ -1,0 +1,231 @@
+"""`c2v train`: data, model, the jitted multi-step loop, checkpoints with their analysis, resume."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from choice2vec import checkpoints as ck
+from choice2vec.config import Choice2VecConfig
+from choice2vec.task import TaskConfig, Trials
+from trainer_core.errors import UsageError
+
+RUN_PREFIX = "training_checkpoints_"  # + YYYYmmdd_HHMMSS
+
+
+def new_run_dir(root: str | Path) -> Path:
+    """``training_checkpoints_YYYY-mm-dd_HH-MM-SS`` (the seed's name), ``_2``... if taken."""
+    from datetime import datetime
+
+    stamp = datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
+    suffix = 1
+    while True:
+        candidate = Path(root) / (f"{RUN_PREFIX}{stamp}" + (f"_{suffix}" if suffix > 1 else ""))
+        try:
+            candidate.mkdir(parents=True)
+            return candidate
+        except FileExistsError:
+            suffix += 1
+
+
+@dataclass
+class Prepared:
+    config: Choice2VecConfig
+    trials: Trials
+    train_sequences: np.ndarray
+    held_out: Any  # analysis.HeldOut
+
+    @property
+    def objective(self) -> dict[str, Any]:
+        return {**self.config.training.model_dump(), "window": self.config.model.window}
+
+
+def load_data(config: Choice2VecConfig) -> Trials:
+    data = config.data
+    if data.source == "simulated":
+        from choice2vec.task import simulate
+
+        return simulate(TaskConfig(participants=data.participants, trials_per_participant=data.trials_per_participant, seed=data.task_seed))
+    from choice2vec.data import load_trials
+
+    return load_trials(data.source)
+
+
+def prepare(config: Choice2VecConfig, *, with_analysis: bool = True) -> Prepared:
+    from choice2vec.analysis import prepare_held_out
+    from choice2vec.features import sequences
+
+    if config.training.checkpoint_every % config.training.log_every or config.training.epochs % config.training.log_every:
+        raise UsageError(
+            f"epochs ({config.training.epochs}) and checkpoint_every ({config.training.checkpoint_every}) must be multiples of "
+            f"log_every ({config.training.log_every}): the training step runs log_every epochs per compiled call"
+        )
+    trials = load_data(config)
+    ids = trials.participants()
+    held = max(1, math.ceil(len(ids) * config.data.held_out_fraction))
+    if len(ids) - held < 1:
+        raise UsageError(f"{len(ids)} participant(s) leave none for training once {held} are held out; lower held_out_fraction")
+    order = np.random.default_rng(config.data.split_seed).permutation(ids)
+    test_ids, train_ids = np.sort(order[:held]), np.sort(order[held:])
+    train_trials, test_trials = trials.subset(train_ids), trials.subset(test_ids)
+    x_train, _ = sequences(train_trials)
+    x_test, index = sequences(test_trials)
+    if x_train.shape[1] < config.model.window:
+        raise UsageError(f"participants have {x_train.shape[1]} trials but model.window is {config.model.window}; lower model.window")
+    held_out = prepare_held_out(test_trials, x_test, index, config.data.cluster_trials) if with_analysis else None
+    return Prepared(config, trials, x_train, held_out)
+
+
+def _history_row(epoch: int, metrics: dict[str, Any]) -> dict[str, float]:
+    return {"epoch": epoch, **{k: float(np.mean(np.asarray(v))) for k, v in metrics.items()}}
+
+
+def console_line(row: dict[str, float], total: int) -> str:
+    width = len(str(total))
+    return (
+        f"Epoch {row['epoch']:>{width}}/{total} | Total: {row['total']:.3f} | Behavioral: {row['behavioral']:.3f} | "
+        f"Contrastive: {row['contrastive']:.3f} | Diversity: {row['diversity']:.3f}"
+    )
+
+
+def train(
+    config: Choice2VecConfig,
+    *,
+    output_dir: str | Path | None = None,
+    resume: str | Path | None = None,
+    progress: bool | None = None,
+    echo: Callable[[str], None] = print,
+    stop_after: int | None = None,
+) -> dict[str, Any]:
+    """Train (or continue ``resume``, a run directory) and checkpoint every ``checkpoint_every`` epochs.
+
+    ``stop_after`` stops this call after that many epochs (tests use it to interrupt a run)."""
+    import jax
+    from flax import serialization
+    from tqdm.auto import tqdm
+
+    from choice2vec.model import Choice2Vec
+    from choice2vec.objective import init_state, make_optimizer, make_representer, make_train_chunk
+    from trainer_core.checkpoint import CheckpointManager, list_committed
+    from trainer_core.config import config_hash, write_resolved_config
+    from trainer_core.session import Run
+
+    chash = config_hash(config)
+    if resume is not None:
+        run_dir = Path(resume)
+        committed = [i for i in list_committed(run_dir, layout=ck.LAYOUT) if i.status == "ok"] if run_dir.is_dir() else []
+        if not committed:
+            raise UsageError(f"{run_dir} has no complete checkpoint to resume from; start a new run without --resume")
+        latest = max(committed, key=lambda i: i.epoch or 0)
+        if latest.config_hash != chash:
+            raise UsageError(f"{latest.path} was trained with another config; resume with the same config (see its checkpoint.json)")
+    else:
+        run_dir = Path(output_dir) if output_dir else new_run_dir(".")
+        run_dir.mkdir(parents=True, exist_ok=True)
+        if any(run_dir.glob("checkpoint_epoch_*")):
+            raise UsageError(f"{run_dir} already holds checkpoints; continue it with --resume {run_dir} or choose another --output-dir")
+        write_resolved_config(config, run_dir)
+
+    prep = prepare(config)
+    tc = config.training
+    model = Choice2Vec(**config.model.model_dump())
+    optimizer = make_optimizer(prep.objective)
+    state = init_state(model, optimizer, prep.objective, tc.seed)
+    history: list[dict[str, float]] = []
+    if resume is not None:
+        loaded = ck.load(latest.path, results=False, state=True)
+        saved = loaded.training_state
+        state = {
+            "params": serialization.from_state_dict(state["params"], loaded.params),
+            "opt_state": serialization.from_state_dict(state["opt_state"], saved["opt_state"]),
+            "key": jax.random.wrap_key_data(np.asarray(saved["key"])),
+            "epoch": jax.numpy.asarray(int(saved["epoch"]), jax.numpy.int32),
+        }
+        history = list(loaded.training_history)
+        echo(f"Resuming {run_dir} from epoch {int(saved['epoch']):,}")
+    chunk = make_train_chunk(model, optimizer, prep.train_sequences, prep.objective)
+    represent = make_representer(model, config.model.window)
+    run = Run(run_dir=run_dir, package=ck.PACKAGE, config=config, config_hash=chash, resumed_from=str(resume) if resume else None)
+    manager = CheckpointManager(run_dir, package=ck.PACKAGE, layout=ck.LAYOUT, kind="training", name_format="checkpoint_epoch_{epoch:06d}")
+    epoch = int(state["epoch"])
+    stop = tc.epochs if stop_after is None else min(tc.epochs, epoch + stop_after)
+    started = time.perf_counter()
+    checkpoint_seconds = 0.0
+    summaries = []
+    with tqdm(total=tc.epochs, initial=epoch, disable=None if progress is None else not progress, unit="epoch", desc="c2v train") as bar:
+        while epoch < stop:
+            state, metrics = chunk(state, tc.log_every)
+            epoch += tc.log_every
+            row = _history_row(epoch, jax.device_get(metrics))
+            history.append(row)
+            bar.update(tc.log_every)
+            bar.write(console_line(row, tc.epochs)) if bar.disable is False else echo(console_line(row, tc.epochs))
+            if epoch % tc.checkpoint_every == 0 or epoch == tc.epochs:
+                t0 = time.perf_counter()
+                summaries.append(_checkpoint(manager, prep, state, represent, history, row, epoch, chash, echo))
+                checkpoint_seconds += time.perf_counter() - t0
+    manager.close()
+    total = time.perf_counter() - started
+    return {
+        "run_dir": str(run_dir),
+        "epoch": epoch,
+        "checkpoints": summaries,
+        "seconds": total,
+        "checkpoint_seconds": checkpoint_seconds,
+        "final": history[-1] if history else {},
+    }
+
+
+def _checkpoint(manager, prep: Prepared, state, represent, history, row, epoch: int, chash: str, echo) -> dict[str, Any]:
+    import jax
+
+    from choice2vec.analysis import analyse
+    from choice2vec.figures import checkpoint_figure
+
+    config = prep.config
+    echo(f"💾 Saving checkpoint at epoch {epoch}...")
+    echo("   🧠 Extracting representations and performing clustering...")
+    params = jax.device_get(state["params"])
+    reps = represent(params, prep.held_out.sequences)
+    training_metrics = {k: v for k, v in row.items() if k != "epoch"}
+    analysis, arrays = analyse(reps, prep.held_out, epoch, training_metrics, log=echo)
+    files: dict[str, Any] = {
+        ck.WEIGHTS: params,
+        ck.STATE: {
+            "opt_state": jax.device_get(state["opt_state"]),
+            "key": np.asarray(jax.random.key_data(state["key"])),
+            "epoch": np.asarray(epoch),
+        },
+        ck.META: {
+            "epoch": epoch,
+            "model_config": config.model.model_dump(),
+            "training_config": config.training.model_dump(),
+            "data_config": config.data.model_dump() | ({"task": prep.trials.task.to_dict()} if prep.trials.task else {}),
+            "training_history": history,
+        },
+        ck.RESULTS_JSON: analysis,
+        ck.RESULTS_NPZ: arrays,
+    }
+    if "algorithms" in analysis:
+        echo("   📊 Creating visualization...")
+        files[ck.figure_name(epoch)] = checkpoint_figure(Path(ck.figure_name(epoch)), analysis, arrays, history)
+    metrics = {"total_loss": row["total"]}
+    if "best_accuracy" in analysis:
+        metrics |= {"best_accuracy": analysis["best_accuracy"], "best_algorithm": analysis["best_algorithm"]}
+        metrics |= {f"baseline_{k}": v for k, v in analysis["baselines"].items()}
+    info = manager.save(files, step=epoch, epoch=epoch, metrics=metrics, config_hash=chash, name=ck.checkpoint_name(epoch))
+    if "best_accuracy" in analysis:
+        b = analysis["baselines"]
+        echo(
+            f"   ✅ Checkpoint {epoch} completed in {info.path}: best {analysis['best_algorithm']} {analysis['best_accuracy']:.3f} "
+            f"(raw k-means {b.get('raw_kmeans', float('nan')):.3f}, oracle {b.get('oracle', float('nan')):.3f})"
+        )
+    else:
+        echo(f"   ✅ Checkpoint {epoch} completed in {info.path}")
+    return {"epoch": epoch, "path": str(info.path), **{k: v for k, v in metrics.items()}}
