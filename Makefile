@@ -28,6 +28,9 @@ demo: install
 	test -f demo_runs/datasets/demo_1k.h5 || $(BIN)/spinlock generate-dataset --samples 1000 --output demo_runs/datasets/demo_1k.h5
 	$(BIN)/spinlock train-vqvae --config configs/vqvae/quick.json --input demo_runs/datasets/demo_1k.h5 \
 		--output demo_runs/vqvae/quick_1k --epochs 30
+	$(BIN)/c2v train --config configs/choice2vec/quick.yaml --epochs 1000 --checkpoint-every 500 \
+		--set data.participants=16 --set data.cluster_trials=1000 \
+		--output-dir demo_runs/choice2vec/training_checkpoints_$$(date +%Y-%m-%d_%H-%M-%S)
 	$(BIN)/core list-checkpoints demo_runs
 
 test: install

@@ -186,3 +186,29 @@ def test_resume_after_sigkill_equals_an_uninterrupted_run(run, tmp_path):
     assert result.exit_code == 0, result.output
     assert _history(killed / "checkpoint_epoch_000040") == _history(run / "checkpoint_epoch_000040")
     assert (killed / "checkpoint_epoch_000040" / ck.WEIGHTS).read_bytes() == (run / "checkpoint_epoch_000040" / ck.WEIGHTS).read_bytes()
+
+
+def test_training_chunk_compiles_once_and_is_a_pure_function_of_the_seed():
+    import jax
+
+    from choice2vec.model import Choice2Vec
+    from choice2vec.objective import init_state, make_optimizer, make_train_chunk
+
+    objective = {
+        "learning_rate": 1e-3, "warmup_epochs": 2, "epochs": 20, "final_lr_fraction": 0.1, "weight_decay": 0.0, "window": 16,
+        "batch_size": 4, "mask_prob": 0.3, "mask_span": 1, "distractors": 8, "kappa": 0.1, "contrastive_weight": 0.1,
+        "diversity_weight": 0.1, "max_temperature": 2.0, "min_temperature": 0.5, "temperature_decay": 0.999,
+    }  # fmt: skip
+    model = Choice2Vec(d_model=16, ff_dim=32, heads=2, window=16, repr_dim=16, codes=8)
+    optimizer = make_optimizer(objective)
+    data = np.random.default_rng(0).normal(size=(3, 40, 4)).astype(np.float32)
+    chunk = make_train_chunk(model, optimizer, data, objective)
+    state = init_state(model, optimizer, objective, 0)
+    for _ in range(3):
+        state, metrics = chunk(state, 5)
+    assert int(state["epoch"]) == 15 and chunk._cache_size() == 1  # one compilation for every call
+    again = init_state(model, optimizer, objective, 0)
+    for _ in range(3):
+        again, metrics_again = chunk(again, 5)
+    same = jax.tree_util.tree_map(lambda a, b: bool((np.asarray(a) == np.asarray(b)).all()), state["params"], again["params"])
+    assert all(jax.tree_util.tree_leaves(same))

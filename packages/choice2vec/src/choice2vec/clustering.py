@@ -73,7 +73,7 @@ def _algorithms(seed: int) -> dict[str, Callable[[np.ndarray], np.ndarray]]:
             2, affinity="nearest_neighbors", n_neighbors=15, random_state=seed, assign_labels="cluster_qr"
         ).fit_predict(x),
         "birch": lambda x: cluster.Birch(n_clusters=2, threshold=0.5).fit_predict(x),
-        "hdbscan": lambda x: cluster.HDBSCAN(min_cluster_size=max(10, len(x) // 20)).fit_predict(x),
+        "hdbscan": lambda x: cluster.HDBSCAN(min_cluster_size=max(10, len(x) // 20), min_samples=5, copy=True).fit_predict(x),
     }
 
 

@@ -57,6 +57,9 @@ class DataConfig(_Section):
     held_out_fraction: float = Field(0.25, gt=0, lt=1, description="participants kept for the clustering analysis")
     split_seed: int = 0
     cluster_trials: int = Field(3000, ge=100, description="held-out trials clustered at each checkpoint (evenly spaced)")
+    representation_passes: int = Field(
+        8, ge=1, description="masked passes per window when extracting representations (every N-th trial masked per pass)"
+    )
 
 
 class Choice2VecConfig(TrainerConfig):

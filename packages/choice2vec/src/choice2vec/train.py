@@ -114,6 +114,8 @@ def train(
     from choice2vec.objective import init_state, make_optimizer, make_representer, make_train_chunk
     from trainer_core.checkpoint import CheckpointManager, list_committed
     from trainer_core.config import config_hash, write_resolved_config
+    from trainer_core.metrics import MetricsLogger, build_sinks
+    from trainer_core.plugins import collect_registry, get_plugin_manager
     from trainer_core.session import Run
 
     chash = config_hash(config)
@@ -150,29 +152,52 @@ def train(
         history = list(loaded.training_history)
         echo(f"Resuming {run_dir} from epoch {int(saved['epoch']):,}")
     chunk = make_train_chunk(model, optimizer, prep.train_sequences, prep.objective)
-    represent = make_representer(model, config.model.window)
+    represent = make_representer(model, config.model.window, config.data.representation_passes)
     run = Run(run_dir=run_dir, package=ck.PACKAGE, config=config, config_hash=chash, resumed_from=str(resume) if resume else None)
-    manager = CheckpointManager(run_dir, package=ck.PACKAGE, layout=ck.LAYOUT, kind="training", name_format="checkpoint_epoch_{epoch:06d}")
+    pm = get_plugin_manager(warn=False)
+    manager = CheckpointManager(
+        run_dir, package=ck.PACKAGE, layout=ck.LAYOUT, kind="training", name_format="checkpoint_epoch_{epoch:06d}", hooks=pm.hook, run=run
+    )
+    # metrics.jsonl and whatever sinks are installed (TensorBoard...); the console lines are ours
+    logger = MetricsLogger(run_dir, build_sinks(collect_registry(pm).sinks, run_dir, disabled=("console",)))
+    if resume is not None:
+        logger.resume(int(state["epoch"]))
     epoch = int(state["epoch"])
     stop = tc.epochs if stop_after is None else min(tc.epochs, epoch + stop_after)
     started = time.perf_counter()
     checkpoint_seconds = 0.0
     summaries = []
-    with tqdm(total=tc.epochs, initial=epoch, disable=None if progress is None else not progress, unit="epoch", desc="c2v train") as bar:
-        while epoch < stop:
-            state, metrics = chunk(state, tc.log_every)
-            epoch += tc.log_every
-            row = _history_row(epoch, jax.device_get(metrics))
-            history.append(row)
-            bar.update(tc.log_every)
-            bar.write(console_line(row, tc.epochs)) if bar.disable is False else echo(console_line(row, tc.epochs))
-            if epoch % tc.checkpoint_every == 0 or epoch == tc.epochs:
-                t0 = time.perf_counter()
-                summaries.append(_checkpoint(manager, prep, state, represent, history, row, epoch, chash, echo))
-                checkpoint_seconds += time.perf_counter() - t0
-    manager.close()
+    pm.hook.on_train_start(run=run)
+    status = "completed"
+    try:
+        with tqdm(
+            total=tc.epochs, initial=epoch, disable=None if progress is None else not progress, unit="epoch", desc="c2v train"
+        ) as bar:
+            while epoch < stop:
+                state, metrics = chunk(state, tc.log_every)
+                epoch += tc.log_every
+                row = _history_row(epoch, jax.device_get(metrics))
+                history.append(row)
+                logger.log({k: v for k, v in row.items() if k != "epoch"}, step=epoch, epoch=epoch)
+                bar.update(tc.log_every)
+                (bar.write if not bar.disable else echo)(console_line(row, tc.epochs))
+                if epoch % tc.checkpoint_every == 0 or epoch == tc.epochs:
+                    t0 = time.perf_counter()
+                    summaries.append(_checkpoint(manager, prep, state, represent, history, row, epoch, chash, echo))
+                    checkpoint_seconds += time.perf_counter() - t0
+        if epoch < tc.epochs:
+            status = "interrupted"
+    except BaseException as exc:
+        status = "failed" if not isinstance(exc, KeyboardInterrupt) else "interrupted"
+        pm.hook.on_train_error(run=run, error=exc)
+        raise
+    finally:
+        manager.close()
+        logger.close()
+        pm.hook.on_train_end(run=run, status=status)
     total = time.perf_counter() - started
     return {
+        "status": status,
         "run_dir": str(run_dir),
         "epoch": epoch,
         "checkpoints": summaries,
