@@ -157,9 +157,15 @@ class TrainingSession:
             with self._lock:
                 self.state.mode, self.state.error = "failed", f"{type(exc).__name__}: {exc}"
             raise
-        finally:
-            self.manager.close()
         return self.status()
+
+    def close(self) -> None:
+        """Wait for pending checkpoint writes (errors are raised here)."""
+        self.manager.close()
+
+    def save_now(self, name: str, overwrite: bool = False) -> None:
+        """Save from the training thread (or after :meth:`run`)."""
+        self._save(name, overwrite)
 
     def _save(self, name: str, overwrite: bool) -> None:
         from trainer_core.errors import UsageError

@@ -1,0 +1,84 @@
+"""The ``arc`` command: headless training and checkpoint inspection."""
+
+from __future__ import annotations
+
+import click
+
+from trainer_core.cli_support import TrainerGroup, echo_json
+
+INFO_FIELDS = (
+    "epoch", "batch", "val_loss", "val_acc", "task_type", "bottleneck_type", "num_distractors", "use_input_output_pairs",
+    "num_colors", "embedding_dim", "hidden_dim", "latent_dim", "num_conv_layers", "vocab_size", "max_message_length",
+    "max_grid_size", "batch_size", "learning_rate", "temperature", "max_grids", "min_grid_size", "dataset_version",
+)  # fmt: skip
+
+
+@click.group(cls=TrainerGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="arc-comm", prog_name="arc")
+def cli() -> None:
+    """ARC emergent communication: train headless, inspect checkpoints."""
+
+
+@cli.command("train")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), help="JSON/YAML config (configs/arc/...).")
+@click.option("--checkpoint-dir", type=click.Path(file_okay=False), default="checkpoints", show_default=True)
+@click.option("--save-as", default=None, help="Name of the final checkpoint (default final_epoch_N).")
+@click.option("--resume", "resume_from", type=click.Path(dir_okay=False), help="Continue from a system checkpoint (optimizer state too).")
+@click.option(
+    "--fine-tune", "fine_tune_from", type=click.Path(dir_okay=False), help="Start from a checkpoint's weights with a fresh optimizer."
+)
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE")
+@click.option("--json", "as_json", is_flag=True)
+def train(config_path, checkpoint_dir, save_as, resume_from, fine_tune_from, overrides, as_json):
+    """Train the communication system without the web app."""
+    from arc_comm.config import ArcConfig
+    from arc_comm.session import TrainingSession
+    from trainer_core.config import load_config
+    from trainer_core.errors import UsageError
+
+    if resume_from and fine_tune_from:
+        raise UsageError("choose --resume or --fine-tune, not both")
+    config = load_config(ArcConfig, config_path, None, overrides)
+    session = TrainingSession(config, checkpoint_dir)
+    start = 0
+    if resume_from:
+        start = session.load(resume_from)
+    elif fine_tune_from:
+        session.load(fine_tune_from, fine_tune_lr=config.learning_rate)
+    try:
+        status = session.run(start, echo=None if as_json else click.echo)
+        name = save_as or f"final_epoch_{status['epoch']}"
+        session.save_now(name)
+    finally:
+        session.close()
+    summary = {**{k: status[k] for k in ("mode", "epoch", "batch", "val_loss", "val_acc")}, "checkpoint": f"{checkpoint_dir}/{name}.pth"}
+    if as_json:
+        echo_json(summary)
+    else:
+        click.echo(f"{status['mode']} at epoch {status['epoch']}: val_acc {status['val_acc']:.4f}; saved {summary['checkpoint']}")
+
+
+@cli.command("checkpoint-info")
+@click.argument("path", type=click.Path(dir_okay=False))
+@click.option("--json", "as_json", is_flag=True)
+def checkpoint_info(path, as_json):
+    """Print a system checkpoint's fields (the seed's load_checkpoint.py --info-only)."""
+    from trainer_core.checkpoint import load_checkpoint
+
+    loaded = load_checkpoint(path)
+    from pathlib import Path
+
+    ckpt = loaded.files[Path(path).name]
+    info = {k: ckpt.get(k) for k in INFO_FIELDS}
+    info["parameters"] = sum(v.numel() for v in ckpt["model_state_dict"].values())
+    info["size_mb"] = round(Path(path).stat().st_size / 2**20, 3)
+    if as_json:
+        echo_json(info)
+        return
+    width = max(len(k) for k in info)
+    for key, value in info.items():
+        click.echo(f"{key:<{width}}  {value}")
+
+
+def main() -> None:
+    cli.main(prog_name="arc")
