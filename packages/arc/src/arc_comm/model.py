@@ -74,6 +74,19 @@ class Sender(nn.Module):
             logits.append(step)
         return torch.stack(message, 1), torch.stack(logits, 1)
 
+    @torch.no_grad()
+    def greedy(self, latent: torch.Tensor) -> torch.Tensor:
+        """Symbol ids (B, L) by argmax at every step, whatever the module's mode (for displays)."""
+        h = torch.tanh(self.init(latent))
+        symbol = latent.new_zeros(len(latent), self.vocab_size)
+        ids = []
+        for _ in range(self.max_length):
+            h = self.cell(symbol, h)
+            step = self.to_vocab(h).argmax(-1)
+            symbol = F.one_hot(step, self.vocab_size).to(latent.dtype)
+            ids.append(step)
+        return torch.stack(ids, 1)
+
 
 class Receiver(nn.Module):
     def __init__(self, vocab_size: int, hidden_dim: int):

@@ -177,8 +177,20 @@ class TrainingSession:
         info = self.manager.save(
             {f"{name}.pth": payload}, step=payload["batch"], epoch=payload["epoch"], name=f"{name}.pth",
             metrics={k: payload[k] for k in ("val_loss", "val_acc") if payload[k] is not None},
+            extra={k: payload[k] for k in ("task_type", "bottleneck_type", "hidden_dim", "latent_dim", "vocab_size", "max_message_length")},
         )  # fmt: skip
         self.saved.append({"name": name, "future": info})
+
+    def examples(self, count: int = 6) -> list[dict[str, Any]]:
+        """The sender's messages for the first ``count`` held-out grids (for the dashboard)."""
+        grids = self.val_grids[:count]
+        with torch.no_grad():
+            latent = self.model.encoder(grids)
+            ids = self.model.sender.greedy(latent).tolist() if self.config.bottleneck_type == "communication" else [[] for _ in grids]
+        out = []
+        for grid, h, w, message in zip(grids, self.held_out.heights[:count], self.held_out.widths[:count], ids, strict=True):
+            out.append({"grid": grid[:h, :w].tolist(), "message": message})
+        return out
 
     def payload(self) -> dict[str, Any]:
         """The seed's checkpoint fields (every value loadable with weights_only=True)."""
