@@ -116,7 +116,7 @@ def train(
     from trainer_core.config import config_hash, write_resolved_config
     from trainer_core.metrics import MetricsLogger, build_sinks
     from trainer_core.plugins import collect_registry, get_plugin_manager
-    from trainer_core.session import Run
+    from trainer_core.session import Run, run_lifecycle
 
     chash = config_hash(config)
     if resume is not None:
@@ -167,9 +167,7 @@ def train(
     started = time.perf_counter()
     checkpoint_seconds = 0.0
     summaries = []
-    pm.hook.on_train_start(run=run)
-    status = "completed"
-    try:
+    with run_lifecycle(pm, run, manager, logger) as lifecycle:
         with tqdm(
             total=tc.epochs, initial=epoch, disable=None if progress is None else not progress, unit="epoch", desc="c2v train"
         ) as bar:
@@ -186,18 +184,10 @@ def train(
                     summaries.append(_checkpoint(manager, prep, state, represent, history, row, epoch, chash, echo))
                     checkpoint_seconds += time.perf_counter() - t0
         if epoch < tc.epochs:
-            status = "interrupted"
-    except BaseException as exc:
-        status = "failed" if not isinstance(exc, KeyboardInterrupt) else "interrupted"
-        pm.hook.on_train_error(run=run, error=exc)
-        raise
-    finally:
-        manager.close()
-        logger.close()
-        pm.hook.on_train_end(run=run, status=status)
+            lifecycle.value = "interrupted"
     total = time.perf_counter() - started
     return {
-        "status": status,
+        "status": lifecycle.value,
         "run_dir": str(run_dir),
         "epoch": epoch,
         "checkpoints": summaries,

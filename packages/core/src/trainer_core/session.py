@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import random
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -68,3 +71,36 @@ def restore_run(
     if manager is not None:
         manager.protect(run.resumed_from)
     return position, loaded.info
+
+
+@dataclass
+class RunStatus:
+    """How a run ended, as ``on_train_end`` receives it; the trainer sets ``early_stopped`` or
+    ``interrupted`` itself, the lifecycle sets ``failed``/``interrupted`` on an exception."""
+
+    value: str = "completed"
+
+
+@contextmanager
+def run_lifecycle(pm: Any, run: Run, *closing: Any) -> Iterator[RunStatus]:
+    """The hooks around a training loop, in one place.
+
+    Calls ``on_train_start``; on an exception sets the status (``interrupted`` for Ctrl-C, else
+    ``failed``), calls ``on_train_error`` and re-raises; in every case closes ``closing`` (checkpoint
+    managers, metrics loggers: anything with ``close()``, in order) and then calls ``on_train_end``
+    with the status.
+    """
+    status = RunStatus()
+    pm.hook.on_train_start(run=run)
+    try:
+        yield status
+    except BaseException as exc:
+        status.value = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+        pm.hook.on_train_error(run=run, error=exc)
+        raise
+    finally:
+        try:
+            for thing in closing:
+                thing.close()
+        finally:
+            pm.hook.on_train_end(run=run, status=status.value)

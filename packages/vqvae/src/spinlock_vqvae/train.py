@@ -23,7 +23,7 @@ from trainer_core.metrics import MetricsLogger, build_sinks
 from trainer_core.plugins import collect_registry, get_plugin_manager
 from trainer_core.run import Run
 from trainer_core.serialization import bytes_of
-from trainer_core.session import seed_everything
+from trainer_core.session import run_lifecycle, seed_everything
 from trainer_core.training_state import capture_rng_state, epoch_permutation, restore_rng_state
 
 PACKAGE = "spinlock-vqvae"
@@ -221,11 +221,10 @@ def train(
     logger = MetricsLogger(out_dir, build_sinks(registry.sinks, out_dir, {"console": console}))
     if resume_from is not None:
         logger.resume(step)
-    pm.hook.on_train_start(run=run)
     forward = torch.compile(model) if config.use_torch_compile else model
-    status = "completed"
     stop_at = config.epochs if max_epochs_this_run is None else min(config.epochs, epoch + max_epochs_this_run)
-    try:
+    restore = _Restore(lambda: torch.use_deterministic_algorithms(was_deterministic))
+    with run_lifecycle(pm, run, manager, logger, restore) as lifecycle:
         while epoch < stop_at:
             order = epoch_permutation(len(prep.train_idx), epoch, config.seed)
             sums: dict[str, float] = {}
@@ -274,21 +273,12 @@ def train(
                 manager.save({LAST: contents}, step=step, epoch=epoch, metrics=metrics, config_hash=chash, name=LAST)
                 atomic_write_json(out_dir / "training_history.json", history)
                 if bad_epochs >= config.early_stopping_patience:
-                    status = "early_stopped"
+                    lifecycle.value = "early_stopped"
                     break
-        if epoch < config.epochs and status == "completed":
-            status = "interrupted"
-    except BaseException as exc:
-        status = "failed" if not isinstance(exc, KeyboardInterrupt) else "interrupted"
-        pm.hook.on_train_error(run=run, error=exc)
-        raise
-    finally:
-        manager.close()
-        logger.close()
-        torch.use_deterministic_algorithms(was_deterministic)
-        pm.hook.on_train_end(run=run, status=status)
+        if epoch < config.epochs and lifecycle.value == "completed":
+            lifecycle.value = "interrupted"
     return {
-        "status": status,
+        "status": lifecycle.value,
         "epoch": epoch,
         "step": step,
         "output_dir": str(out_dir),
@@ -316,6 +306,13 @@ def _visualize(pm: Any, run: Run, prep: Prepared, record: dict, epoch: int, step
             splits_factory=splits_factory(prep.model, prep.train, prep.val),
         )
     )
+
+
+class _Restore:
+    """A ``close()`` that runs ``undo`` (for :func:`run_lifecycle`'s closing list)."""
+
+    def __init__(self, undo) -> None:
+        self.close = undo
 
 
 def dry_run(config: VQVAEConfig, drop_invalid: bool = False) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from trainer_core.config import write_resolved_config
 from trainer_core.metrics import MetricsLogger, build_sinks
 from trainer_core.plugins import collect_registry, get_plugin_manager
 from trainer_core.retention import RetentionPolicy
-from trainer_core.session import open_run, restore_run, seed_everything
+from trainer_core.session import open_run, restore_run, run_lifecycle, seed_everything
 from trainer_core.training_state import epoch_permutation, training_state
 from trainer_core.visuals import SplitData, VisualizationEvent
 from vizwatch.trainer.config import VizwatchConfig
@@ -91,7 +91,6 @@ def train(
     if run.resumed_from:
         logger.resume(step)
         pm.hook.on_resume(run=run, checkpoint=resumed)
-    pm.hook.on_train_start(run=run)
     options = {
         "enabled": config.visualize_training,
         "method": config.viz_method,
@@ -112,8 +111,8 @@ def train(
         model.train()
         return out
 
-    status, metrics = "completed", {}
-    try:
+    metrics: dict = {}
+    with run_lifecycle(pm, run, manager, logger) as lifecycle:
         model.train()
         while epoch < config.epochs:
             order = epoch_permutation(len(fit_idx), epoch, config.seed)
@@ -157,17 +156,9 @@ def train(
                         splits_factory=latent_splits,
                     )
                 )
-    except BaseException as exc:
-        status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
-        pm.hook.on_train_error(run=run, error=exc)
-        raise
-    finally:
-        manager.close()
-        logger.close()
-        pm.hook.on_train_end(run=run, status=status)
     best = max(manager.checkpoints(), key=lambda c: c.metrics.get("val_balanced_acc", -1), default=None)
     return {
-        "status": status,
+        "status": lifecycle.value,
         "run_dir": str(run_dir),
         "epoch": epoch,
         "step": step,
