@@ -212,3 +212,10 @@ def test_training_chunk_compiles_once_and_is_a_pure_function_of_the_seed():
         again, metrics_again = chunk(again, 5)
     same = jax.tree_util.tree_map(lambda a, b: bool((np.asarray(a) == np.asarray(b)).all()), state["params"], again["params"])
     assert all(jax.tree_util.tree_leaves(same))
+
+
+def test_resume_with_another_config_is_refused_and_changes_nothing(run):
+    before = sorted(p.name for p in run.iterdir())
+    result = CliRunner().invoke(cli, ["train", "--resume", str(run), "--epochs", "60"])
+    assert result.exit_code == 2 and "another config" in result.output and "Traceback" not in result.output
+    assert sorted(p.name for p in run.iterdir()) == before

@@ -77,8 +77,8 @@ def train_cmd(config_path, epochs, checkpoint_every, log_every, output_dir, resu
     }
     if resume and output_dir:
         raise UsageError("--resume continues a run in its own directory; drop --output-dir")
-    if resume and config_path is None and not any(v is not None for v in flags.values()) and not overrides:
-        config_path = _resume_config(resume)
+    if resume and config_path is None:
+        config_path = _resume_config(resume)  # the run's own config; flags on top must leave it unchanged
     config = load_config(Choice2VecConfig, config_path, flags, overrides)
     summary = train(config, output_dir=output_dir, resume=resume, progress=progress, echo=click.echo)
     if as_json:
