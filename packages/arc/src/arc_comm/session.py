@@ -80,7 +80,6 @@ class TrainingSession:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._saves: list[tuple[str, bool]] = []
-        self.saved: list[dict[str, Any]] = []
 
     # --- control (any thread) ---------------------------------------------------------------
     def status(self) -> dict[str, Any]:
@@ -174,12 +173,11 @@ class TrainingSession:
         if target.exists() and not overwrite:
             raise UsageError(f"{target} exists; pass overwrite to replace it")
         payload = self.payload()
-        info = self.manager.save(
+        self.manager.save(
             {f"{name}.pth": payload}, step=payload["batch"], epoch=payload["epoch"], name=f"{name}.pth",
             metrics={k: payload[k] for k in ("val_loss", "val_acc") if payload[k] is not None},
             extra={k: payload[k] for k in ("task_type", "bottleneck_type", "hidden_dim", "latent_dim", "vocab_size", "max_message_length")},
         )  # fmt: skip
-        self.saved.append({"name": name, "future": info})
 
     def examples(self, count: int = 6) -> list[dict[str, Any]]:
         """The sender's messages for the first ``count`` held-out grids (for the dashboard)."""

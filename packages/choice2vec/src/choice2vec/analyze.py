@@ -41,6 +41,8 @@ def _read(path: Path) -> tuple[dict[str, Any] | None, str]:
 
 
 def list_runs(root: str | os.PathLike) -> dict[str, Any]:
+    from trainer_core.checkpoint import list_committed
+
     root = Path(root)
     runs = (
         sorted(p for p in root.iterdir() if p.is_dir() and any(CHECKPOINT_DIR.match(c.name) for c in p.iterdir() if c.is_dir()))
@@ -49,8 +51,6 @@ def list_runs(root: str | os.PathLike) -> dict[str, Any]:
     )
     rows = []
     for run in runs:
-        from trainer_core.checkpoint import list_committed
-
         infos = list_committed(run)
         accs = [i.metrics.get("best_accuracy") for i in infos if isinstance(i.metrics.get("best_accuracy"), float)]
         rows.append(
