@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 PINS := torch==2.14.1 torchvision==0.29.1
 PYTEST_WORKERS ?= 2
 
-.PHONY: install demo test test-fast lint bench clean
+.PHONY: install browser-deps demo test test-fast lint bench clean
 
 $(STAMP): $(foreach p,$(PACKAGES),packages/$(p)/pyproject.toml) requirements-dev.txt Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,6 +19,16 @@ $(STAMP): $(foreach p,$(PACKAGES),packages/$(p)/pyproject.toml) requirements-dev
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# Debian's Chromium + ChromeDriver for tests/arc/test_browser.py (installed when we are root and
+# they are missing; otherwise that test skips and says why)
+browser-deps:
+	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then true; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing chromium and chromium-driver for the browser test"; \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null) \
+			|| echo "could not install chromium: tests/arc/test_browser.py will skip"; \
+	else echo "chromium not installed and not root: tests/arc/test_browser.py will skip"; fi
 
 demo: install
 	$(BIN)/core example-train --root demo_runs/example
@@ -33,10 +43,10 @@ demo: install
 		--output-dir demo_runs/choice2vec/training_checkpoints_$$(date +%Y-%m-%d_%H-%M-%S)
 	$(BIN)/core list-checkpoints demo_runs
 
-test: install
+test: install browser-deps
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
-test-fast: install
+test-fast: install browser-deps
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) -m "not slow" $(PYTEST_ARGS)
 
 lint: install

@@ -51,7 +51,7 @@ def test_messages_are_one_hot_symbols_with_gradients(grids):
     assert torch.equal(message.sum(-1), torch.ones(6, 2)) and set(message.unique().tolist()) <= {0.0, 1.0}
     scores = model.select(vector, x[None].expand(6, 6, 8, 8))
     scores.diagonal().sum().backward()
-    assert model.sender.to_vocab.weight.grad.abs().sum() > 0  # straight-through: the sender learns
+    assert model.sender.net[-1].weight.grad.abs().sum() > 0  # straight-through: the sender learns
     model.eval()
     again, m2 = model.communicate(x)
     _, m3 = model.communicate(x)

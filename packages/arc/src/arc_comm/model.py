@@ -4,9 +4,9 @@
 ``num_conv_layers`` 3x3 convolutions and pools over the real cells (mean and max) into a
 ``latent_dim`` vector. ``ARCAutoencoder`` puts a bottleneck after it:
 
-* ``communication``: a sender GRU emits ``max_length`` symbols from ``vocab_size``, each drawn with
+* ``communication``: a sender emits ``max_length`` symbols from ``vocab_size``, each drawn with
   straight-through Gumbel-softmax at ``temperature`` (one-hot forward, soft gradient); a receiver
-  GRU reads the message into a ``hidden_dim`` vector;
+  reads the message into a ``hidden_dim`` vector;
 * ``autoencoder``: the latent itself, through a linear layer (a continuous channel).
 
 and a task head on the receiver's vector:
@@ -51,52 +51,49 @@ class ARCEncoder(nn.Module):
 
 
 class Sender(nn.Module):
+    """Emits ``max_length`` symbols from ``vocab_size``, one head per position reading the latent.
+
+    Positions are predicted jointly from the latent rather than by a recurrent cell fed its own
+    samples: with a GRU the second symbol had to be learnt through the first one's Gumbel noise
+    and the language collapsed to a few dozen messages (README, "Design")."""
+
     def __init__(self, latent_dim: int, hidden_dim: int, vocab_size: int, max_length: int):
         super().__init__()
         self.vocab_size, self.max_length = vocab_size, max_length
-        self.init = nn.Linear(latent_dim, hidden_dim)
-        self.cell = nn.GRUCell(vocab_size, hidden_dim)
-        self.to_vocab = nn.Linear(hidden_dim, vocab_size)
+        self.net = nn.Sequential(nn.Linear(latent_dim, hidden_dim), nn.GELU(), nn.Linear(hidden_dim, vocab_size * max_length))
+
+    def logits(self, latent: torch.Tensor) -> torch.Tensor:
+        return self.net(latent).view(-1, self.max_length, self.vocab_size)
 
     def forward(self, latent: torch.Tensor, temperature: float, hard: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
-        """(message (B, L, V) one-hot with soft gradients, logits (B, L, V))."""
-        h = torch.tanh(self.init(latent))
-        symbol = latent.new_zeros(len(latent), self.vocab_size)
-        message, logits = [], []
-        for _ in range(self.max_length):
-            h = self.cell(symbol, h)
-            step = self.to_vocab(h)
-            if self.training:
-                symbol = F.gumbel_softmax(step, tau=temperature, hard=hard)
-            else:
-                symbol = F.one_hot(step.argmax(-1), self.vocab_size).to(step.dtype)
-            message.append(symbol)
-            logits.append(step)
-        return torch.stack(message, 1), torch.stack(logits, 1)
+        """(message (B, L, V) one-hot with straight-through Gumbel gradients in training, argmax in eval; logits)."""
+        logits = self.logits(latent)
+        if self.training:
+            return F.gumbel_softmax(logits, tau=temperature, hard=hard), logits
+        return F.one_hot(logits.argmax(-1), self.vocab_size).to(logits.dtype), logits
+
+    def sample(self, latent: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """REINFORCE: (one-hot message without gradient, log-probability (B,), entropy (B,))."""
+        dist = torch.distributions.Categorical(logits=self.logits(latent))
+        ids = dist.sample()
+        return F.one_hot(ids, self.vocab_size).float(), dist.log_prob(ids).sum(1), dist.entropy().sum(1)
 
     @torch.no_grad()
     def greedy(self, latent: torch.Tensor) -> torch.Tensor:
-        """Symbol ids (B, L) by argmax at every step, whatever the module's mode (for displays)."""
-        h = torch.tanh(self.init(latent))
-        symbol = latent.new_zeros(len(latent), self.vocab_size)
-        ids = []
-        for _ in range(self.max_length):
-            h = self.cell(symbol, h)
-            step = self.to_vocab(h).argmax(-1)
-            symbol = F.one_hot(step, self.vocab_size).to(latent.dtype)
-            ids.append(step)
-        return torch.stack(ids, 1)
+        """Symbol ids (B, L) by argmax, whatever the module's mode (displays, language analysis)."""
+        return self.logits(latent).argmax(-1)
 
 
 class Receiver(nn.Module):
-    def __init__(self, vocab_size: int, hidden_dim: int):
+    """Reads a message (B, L, V) into a ``hidden_dim`` vector: position-aware symbol embeddings and an MLP."""
+
+    def __init__(self, vocab_size: int, hidden_dim: int, max_length: int):
         super().__init__()
-        self.embed = nn.Linear(vocab_size, hidden_dim, bias=False)
-        self.gru = nn.GRU(hidden_dim, hidden_dim, batch_first=True)
+        self.embed = nn.Linear(vocab_size * max_length, hidden_dim)
+        self.mlp = nn.Sequential(nn.GELU(), nn.Linear(hidden_dim, hidden_dim))
 
     def forward(self, message: torch.Tensor) -> torch.Tensor:
-        _, h = self.gru(self.embed(message))
-        return h[-1]
+        return self.mlp(self.embed(message.flatten(1)))
 
 
 class ARCAutoencoder(nn.Module):
@@ -125,7 +122,7 @@ class ARCAutoencoder(nn.Module):
         latent = encoder.latent_dim
         if bottleneck_type == "communication":
             self.sender = Sender(latent, hidden_dim, vocab_size, max_length)
-            self.receiver = Receiver(vocab_size, hidden_dim)
+            self.receiver = Receiver(vocab_size, hidden_dim, max_length)
         else:
             self.channel = nn.Linear(latent, hidden_dim)
         if task_type == "selection":

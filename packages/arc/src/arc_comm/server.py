@@ -86,7 +86,7 @@ def create_app(checkpoint_dir: str | Path = "checkpoints", session_factory=None)
 
             def work():
                 try:
-                    session.run()
+                    session.pretrain() if mode == "pretraining" else session.run()
                 except Exception as exc:  # noqa: BLE001 - reported through /status
                     holder["error"] = f"{type(exc).__name__}: {exc}"
                 finally:
@@ -103,7 +103,9 @@ def create_app(checkpoint_dir: str | Path = "checkpoints", session_factory=None)
 
     @app.post("/start_pretrain")
     def start_pretrain():
-        return error("encoder pretraining is not available yet (issue #6 in progress)", 501)
+        """Body: a config with ``pretrain_task`` (binary | selection) and ``pretrain_epochs``;
+        writes ``pretrained_encoder_<task>.pth`` when done."""
+        return start("pretraining")
 
     @app.post("/stop")
     def stop():

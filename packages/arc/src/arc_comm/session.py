@@ -18,17 +18,23 @@ from typing import Any
 
 import torch
 
+from arc_comm import games
 from arc_comm.config import ArcConfig
-from arc_comm.data import NUM_COLORS, load_grids
-from arc_comm.games import evaluate_selection, selection_step
+from arc_comm.data import NUM_COLORS, load_grids, within_task_split
 from arc_comm.model import ARCAutoencoder, ARCEncoder
 
 PACKAGE = "arc-comm"
 SYSTEM_LAYOUT = "arc.system"
+ENCODER_LAYOUT = "arc.pretrained_encoder"
+ENCODER_FIELDS = ("num_colors", "embedding_dim", "hidden_dim", "latent_dim", "num_conv_layers")
+
+
+def build_encoder(config: ArcConfig) -> ARCEncoder:
+    return ARCEncoder(config.num_colors, config.embedding_dim, config.hidden_dim, config.latent_dim, config.num_conv_layers)
 
 
 def build_model(config: ArcConfig, num_classes: int | None = None) -> ARCAutoencoder:
-    encoder = ARCEncoder(config.num_colors, config.embedding_dim, config.hidden_dim, config.latent_dim, config.num_conv_layers)
+    encoder = build_encoder(config)
     return ARCAutoencoder(
         encoder,
         vocab_size=config.vocab_size,
@@ -46,7 +52,7 @@ def build_model(config: ArcConfig, num_classes: int | None = None) -> ARCAutoenc
 
 @dataclass
 class Status:
-    mode: str = "idle"  # idle | training | pretraining | stopping | finished | failed
+    mode: str = "idle"  # idle | training | pretraining | finished | stopped | failed
     epoch: int = 0
     batch: int = 0
     losses: list[float] = field(default_factory=list)
@@ -58,6 +64,8 @@ class Status:
 
 
 class TrainingSession:
+    """One training (or pretraining) run: data for the task, model, optimiser, schedule, the loop."""
+
     def __init__(self, config: ArcConfig, checkpoint_dir: str | Path = "checkpoints") -> None:
         from trainer_core.checkpoint import CheckpointManager
 
@@ -65,12 +73,21 @@ class TrainingSession:
         self.checkpoint_dir = Path(checkpoint_dir)
         torch.manual_seed(config.seed)
         self.train_set, self.held_out = load_grids(
-            config.dataset_version, config.max_grid_size, config.min_grid_size, config.max_grids, config.seed
-        )
+            config.dataset_version, config.max_grid_size, config.min_grid_size, config.max_grids, config.seed,
+            pairs=config.use_input_output_pairs,
+        )  # fmt: skip
+        if config.task_type == "puzzle_classification":  # the evaluation split's tasks are other tasks
+            self.train_set, self.held_out = within_task_split(self.train_set, config.classification_holdout, config.seed)
         self.train_grids = torch.from_numpy(self.train_set.grids)
         self.val_grids = torch.from_numpy(self.held_out.grids)
-        self.model = build_model(config)
-        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.learning_rate)
+        self.train_labels = torch.from_numpy(self.train_set.task_index)
+        self.val_labels = torch.from_numpy(self.held_out.task_index)
+        num_classes = len(self.train_set.task_ids) if config.task_type == "puzzle_classification" else None
+        self.model = build_model(config, num_classes)
+        if config.pretrained_encoder:
+            self.load_encoder(config.pretrained_encoder)
+        self.options = games.StepOptions(config.temperature, config.diversity_weight, config.communication_method, config.entropy_weight)
+        self._new_optimizer(config.learning_rate, config.lr_schedule)
         self.generator = torch.Generator().manual_seed(config.seed)
         self.manager = CheckpointManager(
             self.checkpoint_dir, package=PACKAGE, layout=SYSTEM_LAYOUT, kind="training", single_file=True, async_save=True,
@@ -80,6 +97,15 @@ class TrainingSession:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._saves: list[tuple[str, bool]] = []
+        self._resume_batch = 0
+
+    def _new_optimizer(self, lr: float, schedule: str) -> None:
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=lr)
+        total = self.config.epochs * self.config.batches_per_epoch
+        self.scheduler = None
+        if schedule == "onecycle" and total >= 4:  # a 10% warm-up of at least two batches
+            warmup = max(0.1, 2.0 / total)
+            self.scheduler = torch.optim.lr_scheduler.OneCycleLR(self.optimizer, max_lr=lr, total_steps=total, pct_start=warmup)
 
     # --- control (any thread) ---------------------------------------------------------------
     def status(self) -> dict[str, Any]:
@@ -104,52 +130,91 @@ class TrainingSession:
         with self._lock:
             self._saves.append((name, overwrite))
 
-    # --- the loop -----------------------------------------------------------------------------
+    # --- loading --------------------------------------------------------------------------------
     def load(self, path: str | Path, *, fine_tune_lr: float | None = None) -> int:
-        """Resume from a system checkpoint (optimizer state too), or fine-tune with a fresh
-        optimizer at ``fine_tune_lr``. Returns the epoch to continue from."""
+        """Resume from a system checkpoint (optimizer, schedule and random state too: the run goes
+        on from the batch after the one saved), or fine-tune: its weights, a fresh optimizer at a
+        constant ``fine_tune_lr``, counting from epoch 0. Returns the epoch to continue in."""
         from trainer_core.checkpoint import load_checkpoint
 
-        loaded = load_checkpoint(path)
-        ckpt = loaded.files[Path(path).name]
+        ckpt = load_checkpoint(path).files[Path(path).name]
         self.model.load_state_dict(ckpt["model_state_dict"])
-        if fine_tune_lr is None:
-            self.optimizer.load_state_dict(ckpt["optimizer_state_dict"])
-            return int(ckpt["epoch"])
-        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=fine_tune_lr)
-        return 0
+        if fine_tune_lr is not None:
+            self._new_optimizer(fine_tune_lr, "constant")
+            return 0
+        self.optimizer.load_state_dict(ckpt["optimizer_state_dict"])
+        if self.scheduler is not None and ckpt.get("scheduler_state_dict"):
+            self.scheduler.load_state_dict(ckpt["scheduler_state_dict"])
+        if ckpt.get("generator_state") is not None:
+            self.generator.set_state(ckpt["generator_state"])
+            torch.set_rng_state(ckpt["torch_rng_state"])
+        with self._lock:
+            self.state.epoch, self.state.batch = int(ckpt["epoch"]), int(ckpt["batch"])
+            self.state.val_loss, self.state.val_acc = ckpt.get("val_loss"), ckpt.get("val_acc")
+        self._resume_batch = int(ckpt["batch"])
+        return int(ckpt["epoch"])
+
+    def load_encoder(self, path: str | Path) -> None:
+        """Initialise the encoder from ``pretrained_encoder_<task>.pth`` (its architecture must match)."""
+        from trainer_core.checkpoint import load_checkpoint
+        from trainer_core.errors import UsageError
+
+        ckpt = load_checkpoint(path).files[Path(path).name]
+        wrong = [f"{k} {ckpt.get(k)} != {getattr(self.config, k)}" for k in ENCODER_FIELDS if ckpt.get(k) != getattr(self.config, k)]
+        if wrong:
+            raise UsageError(f"{path}: pretrained encoder does not fit this config ({'; '.join(wrong)}); use the same encoder settings")
+        self.model.encoder.load_state_dict(ckpt["encoder_state_dict"])
+
+    # --- the loops ------------------------------------------------------------------------------
+    def _train_step(self):
+        c = self.config
+        if c.task_type == "selection":
+            distractors = None if c.in_batch_negatives else c.num_distractors
+            return games.selection_step(self.model, self.train_grids, c.batch_size, distractors, self.options, self.generator)
+        if c.task_type == "reconstruction":
+            return games.reconstruction_step(self.model, self.train_grids, c.batch_size, self.options, self.generator)
+        return games.classification_step(self.model, self.train_grids, self.train_labels, c.batch_size, self.options, self.generator)
+
+    def evaluate(self) -> dict[str, float]:
+        """Held-out metrics of the configured task (val_acc: selection accuracy at num_distractors,
+        cell accuracy for reconstruction, task accuracy for classification)."""
+        c = self.config
+        if c.task_type == "selection":
+            return games.evaluate_selection(self.model, self.val_grids, c.val_grids, min(c.num_distractors, len(self.val_grids) - 1))
+        if c.task_type == "reconstruction":
+            return games.evaluate_reconstruction(self.model, self.val_grids)
+        return games.evaluate_classification(self.model, self.val_grids, self.val_labels)
 
     def run(self, start_epoch: int = 0, echo=None) -> dict[str, Any]:
+        """Train to ``epochs``; ``start_epoch`` comes from :meth:`load` (0 for a new run)."""
         config = self.config
+        first_epoch = max(start_epoch, 1) if self._resume_batch else start_epoch + 1
         with self._lock:
-            self.state.mode, self.state.started, self.state.epoch = "training", time.time(), start_epoch
+            self.state.mode, self.state.started = "training", time.time()
         try:
-            for epoch in range(start_epoch + 1, config.epochs + 1):
-                for batch in range(1, config.batches_per_epoch + 1):
+            for epoch in range(first_epoch, config.epochs + 1):
+                first_batch = self._resume_batch + 1 if epoch == first_epoch else 1
+                for batch in range(first_batch, config.batches_per_epoch + 1):
                     if self._stop.is_set():
                         break
-                    loss, accuracy, _ = selection_step(
-                        self.model, self.train_grids, config.batch_size, config.num_distractors, config.temperature, self.generator
-                    )
+                    loss, accuracy = self._train_step()
                     self.optimizer.zero_grad(set_to_none=True)
                     loss.backward()
                     self.optimizer.step()
-                    with self._lock:
-                        self.state.epoch, self.state.batch = epoch, batch
-                        self.state.losses.append(loss.item())
-                        self.state.accuracies.append(accuracy.item())
-                        saves, self._saves = self._saves, []
-                    for name, overwrite in saves:
-                        self._save(name, overwrite)
+                    if self.scheduler is not None:
+                        self.scheduler.step()
+                    self._after_batch(epoch, batch, loss.item(), accuracy.item())
                 if self._stop.is_set():
                     break
-                metrics = evaluate_selection(self.model, self.val_grids, config.val_grids, config.num_distractors)
+                metrics = self.evaluate()
                 with self._lock:
                     self.state.val_loss, self.state.val_acc = metrics["val_loss"], metrics["val_acc"]
                 if echo:
                     echo(
-                        f"Epoch {epoch}/{config.epochs} | loss {self.state.losses[-1]:.4f} | val_loss {metrics['val_loss']:.4f} | val_acc {metrics['val_acc']:.4f}"
+                        f"Epoch {epoch}/{config.epochs} | loss {self.state.losses[-1]:.4f} | "
+                        + " | ".join(f"{k} {v:.4f}" for k, v in metrics.items())
                     )
+            self._resume_batch = 0
             with self._lock:
                 self.state.mode = "finished" if not self._stop.is_set() else "stopped"
         except Exception as exc:
@@ -157,6 +222,82 @@ class TrainingSession:
                 self.state.mode, self.state.error = "failed", f"{type(exc).__name__}: {exc}"
             raise
         return self.status()
+
+    def _after_batch(self, epoch: int, batch: int, loss: float, accuracy: float) -> None:
+        with self._lock:
+            self.state.epoch, self.state.batch = epoch, batch
+            self.state.losses.append(loss)
+            self.state.accuracies.append(accuracy)
+            saves, self._saves = self._saves, []
+        for name, overwrite in saves:
+            self._save(name, overwrite)
+
+    def pretrain(self, echo=None) -> dict[str, Any]:
+        """Pretrain the encoder on ``pretrain_task`` for ``pretrain_epochs`` and save
+        ``pretrained_encoder_<task>.pth`` (saved automatically; manual saves are refused meanwhile)."""
+        from arc_comm.pretrain import PretrainHeads, evaluate_pretraining, pretrain_step
+
+        c = self.config
+        heads = PretrainHeads(self.model.encoder, c.pretrain_task)
+        optimizer = torch.optim.Adam(heads.parameters(), lr=c.learning_rate)
+        # binary is validated on unseen tasks: the evaluation split's grids with their own task labels
+        with self._lock:
+            self.state.mode, self.state.started = "pretraining", time.time()
+        try:
+            for epoch in range(1, c.pretrain_epochs + 1):
+                for batch in range(1, c.batches_per_epoch + 1):
+                    if self._stop.is_set():
+                        break
+                    loss, accuracy = pretrain_step(heads, self.train_grids, self.train_labels, c.batch_size, self.generator)
+                    optimizer.zero_grad(set_to_none=True)
+                    loss.backward()
+                    optimizer.step()
+                    with self._lock:
+                        self.state.epoch, self.state.batch = epoch, batch
+                        self.state.losses.append(loss.item())
+                        self.state.accuracies.append(accuracy.item())
+                if self._stop.is_set():
+                    break
+                metrics = evaluate_pretraining(heads, self.val_grids, self.val_labels)
+                with self._lock:
+                    self.state.val_loss, self.state.val_acc = metrics["val_loss"], metrics["val_acc"]
+                if echo:
+                    echo(
+                        f"Pretrain {c.pretrain_task} epoch {epoch}/{c.pretrain_epochs} | val_loss {metrics['val_loss']:.4f} | val_acc {metrics['val_acc']:.4f}"
+                    )
+            path = self.save_encoder()
+            with self._lock:
+                self.state.mode = "finished" if not self._stop.is_set() else "stopped"
+        except Exception as exc:
+            with self._lock:
+                self.state.mode, self.state.error = "failed", f"{type(exc).__name__}: {exc}"
+            raise
+        return {**self.status(), "encoder": str(path)}
+
+    def save_encoder(self) -> Path:
+        """Commit ``pretrained_encoder_<task>.pth`` (encoder weights + architecture), replacing an older one."""
+        from trainer_core.checkpoint import CheckpointManager
+
+        c, s = self.config, self.state
+        name = f"pretrained_encoder_{c.pretrain_task}.pth"
+        payload = {
+            "encoder_state_dict": self.model.encoder.state_dict(),
+            "pretrain_task": c.pretrain_task,
+            "epoch": s.epoch,
+            "batch": s.batch,
+            "val_loss": s.val_loss,
+            "val_acc": s.val_acc,
+            **{k: getattr(c, k) for k in ENCODER_FIELDS},
+            "dataset_version": c.dataset_version,
+            "max_grid_size": c.max_grid_size,
+        }
+        manager = CheckpointManager(
+            self.checkpoint_dir, package=PACKAGE, layout=ENCODER_LAYOUT, kind="encoder", single_file=True, name_format="{name}"
+        )
+        metrics = {k: payload[k] for k in ("val_loss", "val_acc") if payload[k] is not None}
+        manager.save({name: payload}, step=s.batch, epoch=s.epoch, name=name, metrics=metrics)
+        manager.close()
+        return self.checkpoint_dir / name
 
     def close(self) -> None:
         """Wait for pending checkpoint writes (errors are raised here)."""
@@ -201,6 +342,9 @@ class TrainingSession:
             "model_state_dict": self.model.state_dict(),
             "encoder_state_dict": self.model.encoder.state_dict(),
             "optimizer_state_dict": self.optimizer.state_dict(),
+            "scheduler_state_dict": self.scheduler.state_dict() if self.scheduler is not None else None,
+            "generator_state": self.generator.get_state(),
+            "torch_rng_state": torch.get_rng_state(),
             "task_type": c.task_type,
             "bottleneck_type": c.bottleneck_type,
             "num_distractors": c.num_distractors,
@@ -216,6 +360,8 @@ class TrainingSession:
             "batch_size": c.batch_size,
             "learning_rate": c.learning_rate,
             "temperature": c.temperature,
+            "lr_schedule": c.lr_schedule,
+            "communication_method": c.communication_method,
             "max_grids": c.max_grids,
             "min_grid_size": c.min_grid_size,
             "dataset_version": c.dataset_version,
