@@ -100,3 +100,19 @@ def test_train_save_list_and_conflicts(client):
 def test_dashboard_page_is_served(client):
     page = client.get("/")
     assert page.status_code == 200 and b"/save_checkpoint" in page.data and b"<canvas" in page.data
+
+
+def test_pretraining_refuses_saves_and_writes_the_encoder(client):
+    r = client.post("/start_pretrain", json={**TINY, "pretrain_task": "telepathy"})
+    assert r.status_code == 400 and "'pretrain_task'" in r.get_json()["error"]
+    r = client.post("/start_pretrain", json={**TINY, "pretrain_task": "binary", "pretrain_epochs": 2, "batches_per_epoch": 40})
+    assert r.status_code == 200 and r.get_json()["mode"] == "pretraining"
+    _wait(client, lambda s: s["mode"] == "pretraining" and s["batch"] >= 1)
+    r = client.post("/save_checkpoint", json={"name": "during_pretraining"})
+    assert r.status_code == 400 and "pretraining" in r.get_json()["error"]
+    assert client.post("/start_train", json=TINY).status_code == 409  # one run at a time
+    _wait(client, lambda s: s["mode"] == "finished")
+    saved = torch.load(client.checkpoints / "pretrained_encoder_binary.pth", weights_only=True)
+    assert saved["pretrain_task"] == "binary" and saved["epoch"] == 2
+    assert not (client.checkpoints / "during_pretraining.pth").exists()
+    assert client.get("/list_checkpoints").get_json() == {"checkpoints": []}  # system checkpoints only, as the seed lists

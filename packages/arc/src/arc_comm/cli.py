@@ -58,6 +58,37 @@ def train(config_path, checkpoint_dir, save_as, resume_from, fine_tune_from, ove
         click.echo(f"{status['mode']} at epoch {status['epoch']}: val_acc {status['val_acc']:.4f}; saved {summary['checkpoint']}")
 
 
+@cli.command("pretrain")
+@click.option(
+    "--config", "config_path", type=click.Path(dir_okay=False), help="JSON/YAML config (encoder keys, pretrain_task, pretrain_epochs)."
+)
+@click.option("--task", type=click.Choice(["binary", "selection"]), default=None, help="Overrides pretrain_task.")
+@click.option("--checkpoint-dir", type=click.Path(file_okay=False), default="checkpoints", show_default=True)
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE")
+@click.option("--json", "as_json", is_flag=True)
+def pretrain(config_path, task, checkpoint_dir, overrides, as_json):
+    """Pretrain the encoder alone and save checkpoint-dir/pretrained_encoder_<task>.pth.
+
+    binary: are two grids from the same ARC task?  selection: pick a grid among the batch with a
+    continuous channel. Then train with --set pretrained_encoder=checkpoints/pretrained_encoder_<task>.pth."""
+    from arc_comm.config import ArcConfig
+    from arc_comm.session import TrainingSession
+    from trainer_core.config import load_config
+
+    overrides = (*overrides, f"pretrain_task={task}") if task else overrides
+    config = load_config(ArcConfig, config_path, None, overrides)
+    session = TrainingSession(config, checkpoint_dir)
+    try:
+        result = session.pretrain(echo=None if as_json else click.echo)
+    finally:
+        session.close()
+    summary = {k: result[k] for k in ("mode", "epoch", "val_loss", "val_acc", "encoder")}
+    if as_json:
+        echo_json(summary)
+    else:
+        click.echo(f"{config.pretrain_task} pretraining {result['mode']}: val_acc {result['val_acc']:.4f}; saved {result['encoder']}")
+
+
 @cli.command("checkpoint-info")
 @click.argument("path", type=click.Path(dir_okay=False))
 @click.option("--json", "as_json", is_flag=True)
