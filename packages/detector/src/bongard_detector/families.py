@@ -1,0 +1,152 @@
+"""Parametric shape families for synthetic training data, written as action programs.
+
+The synthetic set never uses the human-designed shapes (those are the real evaluation set); it
+draws its own programs from these families, in the same ``line_``/``arc_`` format, so that both go
+through the same renderer. The super class follows Bongard-LOGO's convention:
+
+* triangle ... enneagon: shapes made of 3 ... 9 straight lines: a convex or star-shaped simple
+  polygon, two polygons sharing a vertex (a triangle and a square make a heptagon*), or an open chain;
+* sector: two radii and the arc between them (optionally with extra straight lines attached);
+* quasi_sector: lines and arcs whose arc radius does not close a sector (open fans, bands, arcs
+  between lines of other lengths);
+* arc: arcs only (one to six arcs with turns between them).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from bongard_detector.programs import CLASSES, Action, ShapeProgram
+
+LINE_CLASSES = {n: CLASSES[n - 3] for n in range(3, 10)}
+
+
+def _wrap(degrees: float) -> float:
+    return (degrees + 180.0) % 360.0 - 180.0
+
+
+def _polyline_actions(vertices: np.ndarray, closed: bool, first_turn: float | None = None) -> list[Action]:
+    points = np.concatenate([vertices, vertices[:1]]) if closed else vertices
+    seg = np.diff(points, axis=0)
+    headings = np.degrees(np.arctan2(seg[:, 1], seg[:, 0]))
+    lengths = np.hypot(seg[:, 0], seg[:, 1])
+    actions, previous = [], 0.0
+    for i, (length, heading) in enumerate(zip(lengths, headings, strict=True)):
+        turn = heading - previous if i or first_turn is None else first_turn
+        actions.append(Action("line", length=round(float(length), 3), turn=round(_wrap(float(turn)), 2)))
+        previous = heading
+    return actions
+
+
+def _polygon_vertices(rng: np.random.Generator, n: int) -> np.ndarray:
+    """A simple polygon: sorted jittered angles, radii convex (1) to star-shaped (down to 0.35)."""
+    base = np.sort(rng.uniform(0, 2 * np.pi, n)) if rng.random() < 0.5 else np.arange(n) * 2 * np.pi / n + rng.uniform(0, 2 * np.pi)
+    gaps = np.diff(np.concatenate([base, base[:1] + 2 * np.pi]))
+    if gaps.min() < 0.25:  # too close: fall back to even spacing with jitter
+        base = np.arange(n) * 2 * np.pi / n + rng.uniform(-0.3, 0.3, n) * (np.pi / n)
+    concave = rng.random() < 0.4 and n >= 4
+    radii = rng.uniform(0.35, 1.0, n) if concave else rng.uniform(0.8, 1.0, n)
+    if rng.random() < 0.3:
+        radii = np.ones(n)  # regular-looking
+    return np.stack([radii * np.cos(base), radii * np.sin(base)], 1)
+
+
+def _normalised(actions: list[Action]) -> list[Action]:
+    """Scale lengths and radii so that the longest is 1 (as the TSV programs are)."""
+    top = max(max(a.length for a in actions), max(a.radius for a in actions)) or 1.0
+    return [Action(a.kind, round(a.length / top, 3), round(a.radius / top, 3), a.angle, a.turn) for a in actions]
+
+
+def open_chain(rng: np.random.Generator, n: int) -> list[Action]:
+    """n straight lines in an open chain (Bongard-LOGO has many: an open triangle, four lines...)."""
+    actions = []
+    for i in range(n):
+        turn = 0.0 if i == 0 else float(rng.choice([-1, 1]) * rng.uniform(30, 150))
+        actions.append(Action("line", length=round(float(rng.uniform(0.3, 1.0)), 3), turn=round(turn, 1)))
+    return actions
+
+
+def lines_shape(rng: np.random.Generator, n: int) -> list[Action]:
+    if rng.random() < 0.25:
+        return open_chain(rng, n)
+    if n >= 6 and rng.random() < 0.3:  # two polygons sharing a vertex
+        a = int(rng.integers(3, n - 2))
+        first = _polygon_vertices(rng, a)
+        second = _polygon_vertices(rng, n - a) * rng.uniform(0.5, 1.0)
+        second = second - second[0] + first[0]
+        rotate = rng.uniform(0, 2 * np.pi)
+        c, s = math.cos(rotate), math.sin(rotate)
+        second = first[0] + (second - first[0]) @ np.array([[c, -s], [s, c]]).T
+        return _polyline_actions(first, True) + _joined(first, second)
+    return _polyline_actions(_polygon_vertices(rng, n), True)
+
+
+def _joined(first: np.ndarray, second: np.ndarray) -> list[Action]:
+    """Actions that continue from the first polygon's closing vertex around the second polygon."""
+    closing_heading = math.degrees(math.atan2(first[0, 1] - first[-1, 1], first[0, 0] - first[-1, 0]))
+    actions = _polyline_actions(second, True, first_turn=0.0)
+    seg = second[1] - second[0]
+    heading = math.degrees(math.atan2(seg[1], seg[0]))
+    first_action = actions[0]
+    actions[0] = Action("line", first_action.length, 0.0, 0.0, round(_wrap(heading - closing_heading), 2))
+    return actions
+
+
+def sector(rng: np.random.Generator) -> list[Action]:
+    r = 0.5
+    angle = float(rng.uniform(30, 330))
+    actions = [Action("line", length=r), Action("arc", radius=r, angle=round(angle, 1), turn=90.0), Action("line", length=r, turn=90.0)]
+    if rng.random() < 0.3:  # a sector with straight lines attached (Bongard-LOGO's sector*)
+        for _ in range(int(rng.integers(1, 4))):
+            actions.append(Action("line", length=round(float(rng.uniform(0.2, 0.6)), 3), turn=round(float(rng.uniform(-150, 150)), 1)))
+    return actions
+
+
+def quasi_sector(rng: np.random.Generator) -> list[Action]:
+    kind = rng.integers(3)
+    if kind == 0:  # line, arc, line with lengths that do not match the radius (no sector)
+        r = float(rng.uniform(0.3, 0.6))
+        return [
+            Action("line", length=round(r * float(rng.uniform(0.3, 0.7)), 3)),
+            Action("arc", radius=round(r, 3), angle=round(float(rng.uniform(60, 200)), 1), turn=round(float(rng.uniform(-100, 100)), 1)),
+            Action("line", length=round(float(rng.uniform(0.2, 0.8)), 3), turn=round(float(rng.uniform(-120, 120)), 1)),
+        ]
+    if kind == 1:  # a band: lines and arcs alternating
+        actions = []
+        for _ in range(int(rng.integers(2, 5))):
+            actions.append(Action("line", length=round(float(rng.uniform(0.2, 0.5)), 3)))
+            actions.append(Action("arc", radius=0.5, angle=round(float(rng.uniform(40, 100)), 1), turn=0.0))
+        return actions
+    # an open line-arc
+    return [
+        Action("line", length=round(float(rng.uniform(0.3, 1.0)), 3)),
+        Action(
+            "arc", radius=0.5, angle=round(float(rng.choice([-1, 1]) * rng.uniform(45, 180)), 1), turn=round(float(rng.uniform(-30, 30)), 1)
+        ),
+    ]
+
+
+def arcs(rng: np.random.Generator) -> list[Action]:
+    actions = []
+    for i in range(int(rng.integers(1, 7))):
+        angle = float(rng.choice([-1, 1]) * rng.uniform(45, 200))
+        turn = 0.0 if i == 0 else float(rng.uniform(-180, 180))
+        actions.append(Action("arc", radius=0.5, angle=round(angle, 1), turn=round(turn, 1)))
+    return actions
+
+
+def random_program(rng: np.random.Generator, super_class: str | None = None) -> ShapeProgram:
+    """One synthetic program of ``super_class`` (uniform over the ten classes when None)."""
+    cls = super_class or CLASSES[int(rng.integers(len(CLASSES)))]
+    if cls in LINE_CLASSES.values():
+        n = CLASSES.index(cls) + 3
+        actions = lines_shape(rng, n)
+    elif cls == "sector":
+        actions = sector(rng)
+    elif cls == "quasi_sector":
+        actions = quasi_sector(rng)
+    else:
+        actions = arcs(rng)
+    return ShapeProgram(f"synthetic_{cls}", cls, tuple(_normalised(actions)))
