@@ -41,6 +41,8 @@ demo: install
 	$(BIN)/c2v train --config configs/choice2vec/quick.yaml --epochs 1000 --checkpoint-every 500 \
 		--set data.participants=16 --set data.cluster_trials=1000 \
 		--output-dir demo_runs/choice2vec/training_checkpoints_$$(date +%Y-%m-%d_%H-%M-%S)
+	$(BIN)/arc train --config configs/arc/selection.yaml --set epochs=1 --set batches_per_epoch=60 \
+		--checkpoint-dir demo_runs/arc/checkpoints --save-as demo_$$(date +%Y%m%d_%H%M%S)
 	$(BIN)/core list-checkpoints demo_runs
 
 test: install browser-deps

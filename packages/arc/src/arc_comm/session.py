@@ -60,6 +60,7 @@ class Status:
     val_loss: float | None = None
     val_acc: float | None = None
     started: float | None = None
+    finished: float | None = None
     error: str | None = None
 
 
@@ -98,6 +99,7 @@ class TrainingSession:
         self._stop = threading.Event()
         self._saves: list[tuple[str, bool]] = []
         self._resume_batch = 0
+        self._examples: list[dict[str, Any]] | None = None
 
     def _new_optimizer(self, lr: float, schedule: str) -> None:
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=lr)
@@ -119,7 +121,7 @@ class TrainingSession:
                 "accuracies": list(s.accuracies[-200:]),
                 "val_loss": s.val_loss,
                 "val_acc": s.val_acc,
-                "elapsed": (time.time() - s.started) if s.started else 0.0,
+                "elapsed": ((s.finished or time.time()) - s.started) if s.started else 0.0,
                 "error": s.error,
             }
 
@@ -190,7 +192,8 @@ class TrainingSession:
         config = self.config
         first_epoch = max(start_epoch, 1) if self._resume_batch else start_epoch + 1
         with self._lock:
-            self.state.mode, self.state.started = "training", time.time()
+            self.state.mode, self.state.started, self.state.finished = "training", time.time(), None
+        self._refresh_examples()
         try:
             for epoch in range(first_epoch, config.epochs + 1):
                 first_batch = self._resume_batch + 1 if epoch == first_epoch else 1
@@ -207,6 +210,7 @@ class TrainingSession:
                 if self._stop.is_set():
                     break
                 metrics = self.evaluate()
+                self._refresh_examples()
                 with self._lock:
                     self.state.val_loss, self.state.val_acc = metrics["val_loss"], metrics["val_acc"]
                 if echo:
@@ -221,6 +225,9 @@ class TrainingSession:
             with self._lock:
                 self.state.mode, self.state.error = "failed", f"{type(exc).__name__}: {exc}"
             raise
+        finally:
+            with self._lock:
+                self.state.finished = time.time()
         return self.status()
 
     def _after_batch(self, epoch: int, batch: int, loss: float, accuracy: float) -> None:
@@ -231,6 +238,8 @@ class TrainingSession:
             saves, self._saves = self._saves, []
         for name, overwrite in saves:
             self._save(name, overwrite)
+        if batch % 25 == 0:
+            self._refresh_examples()
 
     def pretrain(self, echo=None) -> dict[str, Any]:
         """Pretrain the encoder on ``pretrain_task`` for ``pretrain_epochs`` and save
@@ -242,7 +251,7 @@ class TrainingSession:
         optimizer = torch.optim.Adam(heads.parameters(), lr=c.learning_rate)
         # binary is validated on unseen tasks: the evaluation split's grids with their own task labels
         with self._lock:
-            self.state.mode, self.state.started = "pretraining", time.time()
+            self.state.mode, self.state.started, self.state.finished = "pretraining", time.time(), None
         try:
             for epoch in range(1, c.pretrain_epochs + 1):
                 for batch in range(1, c.batches_per_epoch + 1):
@@ -272,6 +281,9 @@ class TrainingSession:
             with self._lock:
                 self.state.mode, self.state.error = "failed", f"{type(exc).__name__}: {exc}"
             raise
+        finally:
+            with self._lock:
+                self.state.finished = time.time()
         return {**self.status(), "encoder": str(path)}
 
     def save_encoder(self) -> Path:
@@ -320,8 +332,24 @@ class TrainingSession:
             extra={k: payload[k] for k in ("task_type", "bottleneck_type", "hidden_dim", "latent_dim", "vocab_size", "max_message_length")},
         )  # fmt: skip
 
-    def examples(self, count: int = 6) -> list[dict[str, Any]]:
-        """The sender's messages for the first ``count`` held-out grids (for the dashboard)."""
+    def examples(self) -> list[dict[str, Any]]:
+        """The sender's messages for a few held-out grids, as of the last refresh (the training
+        thread refreshes them every 25 batches and after each validation, so that a request never
+        runs the model beside the training)."""
+        with self._lock:
+            cached = self._examples
+        if cached is None:
+            self._refresh_examples()
+            with self._lock:
+                cached = self._examples
+        return cached
+
+    def _refresh_examples(self) -> None:
+        examples = self._compute_examples()
+        with self._lock:
+            self._examples = examples
+
+    def _compute_examples(self, count: int = 6) -> list[dict[str, Any]]:
         grids = self.val_grids[:count]
         with torch.no_grad():
             latent = self.model.encoder(grids)
