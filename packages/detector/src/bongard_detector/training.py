@@ -1,0 +1,247 @@
+"""Training and evaluating the detector on a generated COCO set.
+
+* data: :class:`CocoImages` reads ``annotations.json`` and the PNGs (grey, repeated to 3 channels),
+  random flips for training; a DataLoader with ``workers`` processes, seeded (deterministic on CPU);
+* optimisation: AdamW under OneCycleLR over all batches; stochastic weight averaging of the last
+  ``swa_epochs`` epochs, whose batch-norm statistics are recomputed on training images before it is
+  evaluated or saved;
+* precision: ``auto`` = float16 autocast with a gradient scaler on CUDA, float32 on CPU;
+  ``bf16`` = bfloat16 autocast without a scaler (CPU or CUDA); ``fp32``;
+* checkpoints through trainer-core after every epoch (weights, optimizer, schedule, RNGs, position),
+  so ``resume`` continues from the last one.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from bongard_detector.model import build_detector
+
+PACKAGE = "bongard-detector"
+LAYOUT = "detector.model"
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = 12
+    batch_size: int = 8
+    learning_rate: float = 2e-3
+    weight_decay: float = 1e-4
+    swa_epochs: int = 2
+    professional: bool = False
+    image_size: int = 416
+    fpn_channels: int = 128
+    head_convs: int = 2
+    workers: int = 2
+    precision: str = "auto"  # auto | fp32 | bf16
+    seed: int = 0
+
+
+class CocoImages(torch.utils.data.Dataset):
+    def __init__(self, root: str | Path, train: bool = False):
+        self.root = Path(root)
+        with open(self.root / "annotations.json", encoding="utf-8") as f:
+            coco = json.load(f)
+        self.images = coco["images"]
+        self.by_image: dict[int, list[dict]] = {img["id"]: [] for img in self.images}
+        for a in coco["annotations"]:
+            self.by_image[a["image_id"]].append(a)
+        self.train = train
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, index: int):
+        from PIL import Image
+
+        info = self.images[index]
+        with Image.open(self.root / info["file_name"]) as image:
+            pixels = torch.from_numpy(np.asarray(image.convert("L"), dtype=np.float32) / 255.0)
+        boxes = torch.tensor([a["bbox"] for a in self.by_image[info["id"]]], dtype=torch.float32).reshape(-1, 4)
+        boxes[:, 2:] += boxes[:, :2]  # xywh -> xyxy
+        labels = torch.tensor([a["category_id"] for a in self.by_image[info["id"]]], dtype=torch.int64)
+        if self.train:
+            size = pixels.shape[1]
+            if torch.rand(()) < 0.5:
+                pixels = pixels.flip(1)
+                boxes[:, [0, 2]] = size - boxes[:, [2, 0]]
+            if torch.rand(()) < 0.5:
+                pixels = pixels.flip(0)
+                boxes[:, [1, 3]] = size - boxes[:, [3, 1]]
+        return pixels.expand(3, -1, -1).contiguous(), {"boxes": boxes, "labels": labels, "image_id": info["id"]}
+
+
+def _collate(batch):
+    return tuple(zip(*batch, strict=True))
+
+
+def _seed_worker(worker_id: int) -> None:
+    seed = torch.initial_seed() % 2**32
+    np.random.seed(seed)
+
+
+def loader(dataset, batch_size: int, workers: int, shuffle: bool, seed: int, epoch: int = 0):
+    generator = torch.Generator().manual_seed(seed * 1000 + epoch)
+    return torch.utils.data.DataLoader(
+        dataset, batch_size=batch_size, shuffle=shuffle, num_workers=workers, collate_fn=_collate,
+        generator=generator, worker_init_fn=_seed_worker, persistent_workers=False,
+    )  # fmt: skip
+
+
+def _autocast(device: torch.device, precision: str):
+    if precision == "bf16":
+        return torch.autocast(device.type, dtype=torch.bfloat16), None
+    if precision == "auto" and device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.float16), torch.amp.GradScaler("cuda")
+    return torch.autocast(device.type, enabled=False), None
+
+
+@torch.no_grad()
+def recompute_batchnorm(model, dataset, batch_size: int, workers: int, seed: int, device: torch.device, batches: int = 50) -> None:
+    """Batch-norm statistics of an averaged model, from training images (FCOS cannot run
+    ``torch.optim.swa_utils.update_bn``: in training mode it wants targets)."""
+    norms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    if not norms:
+        return
+    saved = {m: m.momentum for m in norms}
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative average
+    model.train()
+    for i, (images, _) in enumerate(loader(dataset, batch_size, workers, True, seed, epoch=10_000)):
+        if i >= batches:
+            break
+        batch, _ = model.transform([img.to(device) for img in images])
+        model.backbone(batch.tensors)
+    for m, momentum in saved.items():
+        m.momentum = momentum
+    model.eval()
+
+
+@torch.no_grad()
+def predict(model, dataset, batch_size: int, workers: int, device: torch.device) -> list[dict[str, Any]]:
+    """COCO result dictionaries for every image of ``dataset``."""
+    model.eval()
+    results = []
+    for images, targets in loader(dataset, batch_size, workers, False, 0):
+        outputs = model([img.to(device) for img in images])
+        for target, out in zip(targets, outputs, strict=True):
+            boxes = out["boxes"].float().cpu()
+            boxes[:, 2:] -= boxes[:, :2]
+            for box, score, label in zip(boxes.tolist(), out["scores"].tolist(), out["labels"].tolist(), strict=True):
+                results.append({"image_id": int(target["image_id"]), "category_id": int(label), "bbox": [round(v, 3) for v in box],
+                                "score": round(float(score), 5)})  # fmt: skip
+    return results
+
+
+def evaluate(model, data_dir: str | Path, batch_size: int = 8, workers: int = 0, device: torch.device | None = None) -> dict:
+    from bongard_detector.metrics import coco_metrics
+
+    device = device or next(model.parameters()).device
+    dataset = CocoImages(data_dir)
+    with open(Path(data_dir) / "annotations.json", encoding="utf-8") as f:
+        ground_truth = json.load(f)
+    start = time.perf_counter()
+    detections = predict(model, dataset, batch_size, workers, device)
+    metrics = coco_metrics(ground_truth, detections)
+    metrics["seconds"] = round(time.perf_counter() - start, 2)
+    metrics["images"] = len(dataset)
+    return metrics
+
+
+def train(config: TrainConfig, train_dir: str | Path, out_dir: str | Path, *, echo=print, progress: bool = True) -> dict:
+    """Train (resuming from ``out_dir``'s last checkpoint when there is one) and save
+    ``out_dir/final`` (the SWA model when ``swa_epochs`` > 0). Returns a summary."""
+    from torch.optim.swa_utils import AveragedModel
+    from tqdm import tqdm
+
+    from trainer_core.checkpoint import CheckpointManager, load_checkpoint
+    from trainer_core.retention import RetentionPolicy
+    from trainer_core.training_state import restore_training_state, training_state
+
+    torch.manual_seed(config.seed)
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    model = build_detector(config.professional, config.image_size, config.fpn_channels, config.head_convs).to(device)
+    dataset = CocoImages(train_dir, train=True)
+    steps_per_epoch = (len(dataset) + config.batch_size - 1) // config.batch_size
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(
+        optimizer, max_lr=config.learning_rate, total_steps=config.epochs * steps_per_epoch, pct_start=0.15
+    )
+    swa = AveragedModel(model) if config.swa_epochs else None
+    swa_start = config.epochs - config.swa_epochs + 1
+    out_dir = Path(out_dir)
+    manager = CheckpointManager(out_dir / "epochs", package=PACKAGE, layout=LAYOUT, kind="training", name_format="epoch_{epoch:03d}",
+                                retention=RetentionPolicy(keep_last=2))  # fmt: skip
+    start_epoch = 1
+    last = manager.latest()
+    if last is not None:
+        files = load_checkpoint(last.path).files
+        position = restore_training_state(files, model, optimizer, scheduler)
+        if swa is not None and "swa.pt" in files:
+            swa.load_state_dict(files["swa.pt"])
+        start_epoch = position["epoch"] + 1
+        echo(f"resuming after epoch {position['epoch']} from {last.path}")
+    autocast, scaler = _autocast(device, config.precision)
+    history, started, images_seen = [], time.perf_counter(), 0
+    for epoch in range(start_epoch, config.epochs + 1):
+        model.train()
+        total, count = 0.0, 0
+        bar = tqdm(loader(dataset, config.batch_size, config.workers, True, config.seed, epoch), total=steps_per_epoch,
+                   desc=f"epoch {epoch}/{config.epochs}", disable=not progress, unit="batch")  # fmt: skip
+        for images, targets in bar:
+            images = [img.to(device) for img in images]
+            targets = [{"boxes": t["boxes"].to(device), "labels": t["labels"].to(device)} for t in targets]
+            with autocast:
+                losses = model(images, targets)
+                loss = sum(losses.values())
+            optimizer.zero_grad(set_to_none=True)
+            if scaler is not None:
+                scaler.scale(loss).backward()
+                scaler.step(optimizer)
+                scaler.update()
+            else:
+                loss.backward()
+                optimizer.step()
+            scheduler.step()
+            total, count = total + loss.item(), count + 1
+            images_seen += len(images)
+            bar.set_postfix(loss=f"{total / count:.3f}")
+        if swa is not None and epoch >= swa_start:
+            swa.update_parameters(model)
+        history.append({"epoch": epoch, "loss": total / max(count, 1)})
+        echo(f"epoch {epoch}/{config.epochs} loss {total / max(count, 1):.4f}")
+        files = training_state(model, optimizer, scheduler, position={"epoch": epoch})
+        if swa is not None:
+            files["swa.pt"] = swa.state_dict()
+        manager.save(files, step=epoch * steps_per_epoch, epoch=epoch, metrics={"loss": total / max(count, 1)})
+    seconds = time.perf_counter() - started
+    final = model
+    if swa is not None and config.epochs >= swa_start:
+        final = swa.module
+        recompute_batchnorm(final, dataset, config.batch_size, config.workers, config.seed, device)
+    final_manager = CheckpointManager(out_dir, package=PACKAGE, layout=LAYOUT, kind="training", name_format="final")
+    final_manager.save({"model.pt": final.state_dict(), "config.json": asdict(config)}, step=config.epochs * steps_per_epoch,
+                       epoch=config.epochs, name="final", metrics={"loss": history[-1]["loss"] if history else None})  # fmt: skip
+    manager.close()
+    final_manager.close()
+    return {"checkpoint": str(out_dir / "final"), "epochs": config.epochs, "seconds": round(seconds, 1),
+            "images_per_second": round(images_seen / seconds, 2) if seconds else None, "history": history}  # fmt: skip
+
+
+def load_trained(path: str | Path, device: torch.device | None = None):
+    """The model saved by :func:`train` (weights_only loading through trainer-core)."""
+    from trainer_core.checkpoint import load_checkpoint
+
+    files = load_checkpoint(path).files
+    config = TrainConfig(**files["config.json"])
+    model = build_detector(config.professional, config.image_size, config.fpn_channels, config.head_convs)
+    model.load_state_dict(files["model.pt"])
+    return model.to(device or "cpu").eval(), config
