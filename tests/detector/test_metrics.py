@@ -15,7 +15,9 @@ def ground_truth(tmp_path_factory):
 
 
 def test_perfect_predictions_score_one_and_none_score_zero(ground_truth):
-    perfect = [{"image_id": a["image_id"], "category_id": a["category_id"], "bbox": a["bbox"], "score": 1.0} for a in ground_truth["annotations"]]
+    perfect = [
+        {"image_id": a["image_id"], "category_id": a["category_id"], "bbox": a["bbox"], "score": 1.0} for a in ground_truth["annotations"]
+    ]
     result = coco_metrics(ground_truth, perfect)
     assert result["AP"] == result["AP50"] == result["AP75"] == 1.0
     present = {ground_truth["categories"][a["category_id"] - 1]["name"] for a in ground_truth["annotations"]}

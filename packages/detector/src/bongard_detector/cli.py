@@ -10,7 +10,130 @@ from trainer_core.cli_support import TrainerGroup, echo_json
 @click.group(cls=TrainerGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="bongard-detector", prog_name="detector")
 def cli() -> None:
-    """Bongard-LOGO shape detector: generate data (synthetic or from LOGO programs)."""
+    """Bongard-LOGO shape detector (FCOS): generate data, train with stage checkpointing, evaluate.
+
+    Stages are recorded in checkpoints/{data_generation,training,evaluation}.json and redone only
+    when their settings change or their outputs are missing or corrupt."""
+
+
+def _root_option(f):
+    return click.option("--root", type=click.Path(file_okay=False), default=".", show_default=True,
+                        help="Working directory holding checkpoints/, processed_data/, models/, results/, logs/.")(f)  # fmt: skip
+
+
+def _pipeline_options(f):
+    options = [
+        click.option("--profile", type=click.Choice(["quick", "standard", "professional"]), default="standard", show_default=True,
+                     help="quick: 256 px, 1,500 images, CPU-sized; standard: the seed's 416 px; professional: ResNet-50, 10k images."),
+        click.option("--epochs", type=click.IntRange(min=1), default=None),
+        click.option("--batch-size", type=click.IntRange(min=1), default=None),
+        click.option("--dataset-size", type=click.IntRange(min=1), default=None, help="Synthetic training images."),
+        click.option("--image-size", type=click.IntRange(min=64), default=None),
+        click.option("--professional", is_flag=True, help="ResNet-50 backbone (the professional profile's model)."),
+        click.option("--workers", type=click.IntRange(min=0), default=None, help="Data-loading and generation processes."),
+        click.option("--seed", type=int, default=None),
+        click.option("--score-threshold", type=click.FloatRange(0, 1), default=None, help="Evaluation: minimum detection score."),
+        click.option("--json", "as_json", is_flag=True, help="Print the results as JSON (no progress bars)."),
+        _root_option,
+    ]  # fmt: skip
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+def _pipeline(root, profile, epochs, batch_size, dataset_size, image_size, professional, workers, seed, score_threshold, as_json):
+    from bongard_detector.pipeline import Pipeline, make_config
+
+    config = make_config(profile, epochs=epochs, batch_size=batch_size, dataset_size=dataset_size, image_size=image_size,
+                         professional=professional, workers=workers, seed=seed, score_threshold=score_threshold)  # fmt: skip
+    return Pipeline(config, root, echo=(lambda line: None) if as_json else click.echo, progress=not as_json)
+
+
+def _print_results(results: dict, as_json: bool) -> None:
+    from bongard_detector.pipeline import format_targets
+
+    if as_json:
+        echo_json(results)
+        return
+    click.echo(f"results: {results['results_file']}")
+    click.echo(format_targets(results["targets"]))
+
+
+@cli.command("train")
+@_pipeline_options
+@click.option("--force-data", is_flag=True, help="Regenerate the data (and so retrain and re-evaluate).")
+@click.option("--force-train", is_flag=True, help="Retrain (and re-evaluate).")
+@click.option("--force-eval", is_flag=True, help="Re-evaluate.")
+@click.option("--force-all", is_flag=True, help="Redo every stage.")
+def train_command(force_data, force_train, force_eval, force_all, **options):
+    """Generate data, train and evaluate, each stage only when needed."""
+    pipeline = _pipeline(**options)
+    force = (
+        {"data", "train", "eval"}
+        if force_all
+        else {n for n, f in (("data", force_data), ("train", force_train), ("eval", force_eval)) if f}
+    )
+    _print_results(pipeline.run(force), options["as_json"])
+
+
+@cli.command("evaluate")
+@_pipeline_options
+@click.option("--force", is_flag=True, help="Re-evaluate even if nothing changed.")
+def evaluate_command(force, **options):
+    """COCO metrics of the trained model on the synthetic test split and the real set."""
+    from trainer_core.errors import UsageError
+
+    pipeline = _pipeline(**options)
+    check = pipeline.cache.check("training", pipeline.training_hash(), [pipeline._model_loads])
+    if not check.fresh:
+        raise UsageError(f"no trained model for these settings ({check.reason}); run `detector train` with the same options first")
+    record, _ = pipeline.evaluate_model(force=force)
+    if options["as_json"]:
+        echo_json(record["metrics"])
+        return
+    for name, m in record["metrics"].items():
+        per_class = ", ".join(f"{k} {v:.3f}" for k, v in m["per_class"].items() if v is not None)
+        click.echo(f"{name}: AP {m['AP']:.4f}  AP50 {m['AP50']:.4f}  AP75 {m['AP75']:.4f}  ({m['images']} images, {m['seconds']} s)")
+        click.echo(f"   per class: {per_class}")
+
+
+@cli.command("validate")
+@_pipeline_options
+def validate_command(**options):
+    """The whole pipeline, then the seed's target table with the status of each target."""
+    pipeline = _pipeline(**options)
+    results = pipeline.run()
+    _print_results(results, options["as_json"])
+
+
+@cli.command("status")
+@_root_option
+@click.option("--json", "as_json", is_flag=True)
+def status_command(root, as_json):
+    """Which stages are done (from checkpoints/*.json and their outputs)."""
+    from bongard_detector.pipeline import Pipeline, make_config
+
+    rows = Pipeline(make_config("standard"), root, echo=lambda line: None).status()
+    if as_json:
+        echo_json([{"stage": s, "ok": ok, "detail": d} for s, ok, d in rows])
+        return
+    names = {"data_generation": "Data Generation", "training": "Training", "evaluation": "Evaluation"}
+    click.echo("🔍 Checkpoint Status:")
+    for stage, ok, detail in rows:
+        click.echo(f"   {names[stage]}: {'✅' if ok else '❌'} {detail}")
+
+
+@cli.command("reset")
+@click.argument("stage", type=click.Choice(["data", "train", "eval", "all"]))
+@_root_option
+def reset_command(stage, root):
+    """Forget a stage (its outputs stay on disk; the next `detector train` redoes it)."""
+    from bongard_detector.pipeline import SHORT
+    from trainer_core.stages import StageCache
+
+    cache = StageCache(f"{root}/checkpoints", package="bongard-detector")
+    done = cache.reset(None if stage == "all" else SHORT[stage])
+    click.echo(f"reset: {', '.join(done) if done else 'nothing to reset'}")
 
 
 @cli.command("generate")

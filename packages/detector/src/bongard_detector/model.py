@@ -51,4 +51,3 @@ def build_detector(
         detections_per_img=50,
         topk_candidates=200,
     )
-

@@ -1,0 +1,294 @@
+"""The three-stage pipeline with stage checkpointing (the seed's train_system1_checkpointed.py).
+
+Stages, each recorded in ``checkpoints/<stage>.json`` through trainer-core's stage cache
+(timestamp, config hash, metrics, the outputs it references):
+
+* ``data_generation``: the synthetic train and test splits and the real set composed from the
+  human-designed shapes; validated by each ``annotations.json``'s annotation count and the images;
+* ``training``: the model in ``models/<profile>/final``; validated by its manifest and by loading it;
+* ``evaluation``: COCO metrics of that model on the synthetic test split and on the real set;
+  validated by the evaluated checkpoint still being there (and the results file).
+
+A stage is redone when its config hash changes (each hash includes the previous stage's), when an
+output is missing or corrupt, when it was reset or forced; and only then. A status file that cannot
+be read is reported, reset and redone.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import asdict, dataclass, field, replace
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from bongard_detector.training import TrainConfig
+
+STAGES = ("data_generation", "training", "evaluation")
+SHORT = {"data": "data_generation", "train": "training", "eval": "evaluation"}
+DATA_VERSION = 1  # bump when the generator's output changes for the same settings
+
+TARGETS = (  # the seed's table: (dataset, metric, target)
+    ("synthetic", "AP", 0.85),
+    ("synthetic", "AP50", 0.95),
+    ("real", "AP50", 0.70),
+)
+QUICK_TARGETS = (("synthetic", "AP50", 0.90), ("real", "AP50", 0.70))
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    profile: str = "standard"  # quick | standard | professional
+    dataset_size: int = 2000
+    test_size: int = 300
+    real_size: int = 300
+    image_size: int = 416
+    max_shapes: int = 4
+    seed: int = 0
+    train: TrainConfig = field(default_factory=TrainConfig)
+    eval_batch_size: int = 8
+    score_threshold: float = 0.05
+
+    def data_settings(self) -> dict[str, Any]:
+        keys = ("dataset_size", "test_size", "real_size", "image_size", "max_shapes", "seed")
+        return {"version": DATA_VERSION, **{k: getattr(self, k) for k in keys}}
+
+
+PROFILES = {
+    "quick": PipelineConfig(
+        profile="quick", dataset_size=1500, test_size=200, real_size=200, image_size=256, max_shapes=3,
+        train=TrainConfig(epochs=8, batch_size=8, swa_epochs=2, image_size=256),
+    ),
+    "standard": PipelineConfig(profile="standard", train=TrainConfig(epochs=25, batch_size=8, swa_epochs=3)),
+    "professional": PipelineConfig(
+        profile="professional", dataset_size=10_000, test_size=1000, real_size=500,
+        train=TrainConfig(epochs=50, batch_size=12, swa_epochs=5, professional=True, fpn_channels=256, head_convs=4),
+    ),
+}  # fmt: skip
+
+
+def make_config(profile: str = "standard", **overrides: Any) -> PipelineConfig:
+    """A profile with the command line's overrides (None = keep); image size and professional
+    reach the training config too."""
+    base = PROFILES[profile]
+    train_keys = {"epochs", "batch_size", "workers", "precision", "learning_rate"}
+    top = {k: v for k, v in overrides.items() if v is not None and k not in train_keys and k != "professional"}
+    train = {k: v for k, v in overrides.items() if v is not None and k in train_keys}
+    if overrides.get("professional"):
+        train.update(professional=True)
+    config = replace(base, **top)
+    return replace(config, train=replace(config.train, image_size=config.image_size, seed=config.seed, **train))
+
+
+def _hash(data: Any) -> str:
+    from trainer_core.config import config_hash
+
+    return config_hash(data)
+
+
+class Pipeline:
+    def __init__(self, config: PipelineConfig, root: str | Path = ".", echo=print, progress: bool = True):
+        from trainer_core.stages import StageCache
+
+        self.config, self.root, self.echo, self.progress = config, Path(root), echo, progress
+        self.cache = StageCache(self.root / "checkpoints", package="bongard-detector", base=self.root)
+        self.data_dir = self.root / "processed_data" / f"{config.profile}_synthetic"
+        self.real_dir = self.root / "processed_data" / "real_bongard"
+        self.model_dir = self.root / "models" / config.profile
+        (self.root / "logs").mkdir(parents=True, exist_ok=True)
+        self.log = logging.getLogger(f"bongard_detector.{id(self)}")
+        self.log.setLevel(logging.INFO)
+        handler = logging.FileHandler(
+            self.root / "logs" / ("professional_training.log" if config.profile == "professional" else "training.log")
+        )
+        handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
+        self.log.addHandler(handler)
+
+    # hashes: each stage's includes the stage before it
+    def data_hash(self) -> str:
+        return _hash(self.config.data_settings())
+
+    def training_hash(self) -> str:
+        return _hash({"data": self.data_hash(), "train": asdict(self.config.train)})
+
+    def evaluation_hash(self) -> str:
+        return _hash({"training": self.training_hash(), "batch": self.config.eval_batch_size, "score": self.config.score_threshold})
+
+    def say(self, line: str) -> None:
+        self.log.info(line)
+        self.echo(line)
+
+    def _unreadable(self, stage: str) -> None:
+        record = self.cache.record(stage)
+        if record is not None and (record.get("corrupt") or record.get("format") != "trainer-core/stage"):
+            self.say(f"⚠️  {self.cache.path(stage)} is unreadable: reset; the {stage} stage runs again")
+            self.cache.reset(stage)
+
+    def run_stage(self, stage: str, config_hash: str, fn, force: bool | str, validators=()) -> tuple[dict, bool]:
+        """Run ``fn`` unless the stage is fresh; ``force`` is True or the reason it must rerun."""
+        self._unreadable(stage)
+        check = self.cache.check(stage, config_hash, validators)
+        if check.fresh and not force:
+            self.say(f"✅ {stage}: up to date ({check.record.get('timestamp')}), skipped")
+            return check.record, False
+        self.say(f"▶ {stage}: {(force if isinstance(force, str) else 'forced') if force else check.reason}")
+        record, _ = self.cache.run(stage, config_hash, fn, force=True, validators=validators)
+        self.say(f"✅ {stage}: done in {record.get('duration_s')} s")
+        return record, True
+
+    # --- stages ---------------------------------------------------------------------------------
+    def generate_data(self, force: bool | str = False) -> tuple[dict, bool]:
+        from bongard_detector.generate import GenerationConfig, generate
+        from bongard_detector.programs import human_designed_shapes
+        from trainer_core.stages import dir_output, json_count_output
+
+        c = self.config
+        splits = {
+            "train": (self.data_dir / "train", GenerationConfig(c.dataset_size, c.image_size, max_shapes=c.max_shapes, seed=c.seed)),
+            "test": (self.data_dir / "test", GenerationConfig(c.test_size, c.image_size, max_shapes=c.max_shapes, seed=c.seed + 1_000_003)),
+            "real": (self.real_dir / f"{c.image_size}px_{c.real_size}", GenerationConfig(
+                c.real_size, c.image_size, max_shapes=c.max_shapes, seed=c.seed + 2_000_003, programs=str(human_designed_shapes()))),
+        }  # fmt: skip
+
+        def work():
+            import shutil
+
+            metrics, outputs = {}, []
+            for name, (out, gen) in splits.items():
+                shutil.rmtree(out, ignore_errors=True)
+                start = time.perf_counter()
+                coco = generate(gen, out, workers=self.config.train.workers, progress=self.progress)
+                metrics[name] = {"images": len(coco["images"]), "annotations": len(coco["annotations"]),
+                                 "images_per_second": round(len(coco["images"]) / (time.perf_counter() - start), 1)}  # fmt: skip
+                outputs += [json_count_output(out / "annotations.json", "annotations"), dir_output(out / "images", "*.png")]
+            return metrics, [self._relative(o) for o in outputs]
+
+        record, ran = self.run_stage("data_generation", self.data_hash(), work, force)
+        return {**record, "dirs": {k: str(v[0]) for k, v in splits.items()}}, ran
+
+    def train_model(self, force: bool | str = False, data: dict | None = None) -> tuple[dict, bool]:
+        from bongard_detector.training import train
+        from trainer_core.stages import checkpoint_output
+
+        data = data or self.generate_data()[0]
+
+        def work():
+            import shutil
+
+            shutil.rmtree(self.model_dir, ignore_errors=True)  # a changed config must not resume an old run
+            summary = train(self.config.train, data["dirs"]["train"], self.model_dir, echo=self.say, progress=self.progress)
+            return ({k: summary[k] for k in ("epochs", "seconds", "images_per_second", "history")},
+                    [self._relative(checkpoint_output(self.model_dir / "final"))])  # fmt: skip
+
+        return self.run_stage("training", self.training_hash(), work, force, validators=[self._model_loads])
+
+    def evaluate_model(self, force: bool | str = False, data: dict | None = None) -> tuple[dict, bool]:
+        from bongard_detector.training import evaluate, load_trained
+        from trainer_core.stages import checkpoint_output
+
+        if data is None:
+            data = self.generate_data()[0]
+            self.train_model(data=data)
+
+        def work():
+            model, _ = load_trained(self.model_dir / "final")
+            model.score_thresh = self.config.score_threshold
+            metrics = {}
+            for name in ("test", "real"):
+                key = "synthetic" if name == "test" else "real"
+                metrics[key] = evaluate(model, data["dirs"][name], self.config.eval_batch_size, 0)
+                self.say(f"   {key}: AP {metrics[key]['AP']:.4f}  AP50 {metrics[key]['AP50']:.4f}  AP75 {metrics[key]['AP75']:.4f}")
+            return metrics, [self._relative(checkpoint_output(self.model_dir / "final"))]
+
+        return self.run_stage("evaluation", self.evaluation_hash(), work, force)
+
+    def _model_loads(self, record: dict) -> str | None:
+        from bongard_detector.training import load_trained
+
+        try:
+            load_trained(self.model_dir / "final")
+        except Exception as exc:  # noqa: BLE001 - any failure means: retrain
+            return f"model checkpoint does not load ({type(exc).__name__}: {exc})"
+        return None
+
+    def _relative(self, output: dict) -> dict:
+        path = Path(output["path"])
+        if path.is_absolute():
+            try:
+                output = {**output, "path": str(path.relative_to(self.root.absolute()))}
+            except ValueError:
+                pass
+        return output
+
+    # --- the whole run --------------------------------------------------------------------------
+    def run(self, force: set[str] = frozenset()) -> dict:
+        """Every stage (each only when needed), then the results file."""
+        data, data_ran = self.generate_data(force="data" in force)
+        training, train_ran = self.train_model(force="train" in force or (data_ran and "the data was regenerated"), data=data)
+        evaluation, eval_ran = self.evaluate_model(force="eval" in force or (train_ran and "the model was retrained"), data=data)
+        results = {
+            "profile": self.config.profile,
+            "config": asdict(self.config),
+            "data": data["metrics"],
+            "training": training["metrics"],
+            "evaluation": evaluation["metrics"],
+            "targets": self.targets(evaluation["metrics"]),
+            "work_done": {"data_generation": data_ran, "training": train_ran, "evaluation": eval_ran},
+        }
+        path = self.results_path()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        from trainer_core.atomic import atomic_write_json
+
+        atomic_write_json(path, results)
+        results["results_file"] = str(path)
+        return results
+
+    def results_path(self) -> Path:
+        if self.config.profile == "professional":
+            return self.root / "results" / f"professional_training_results_{datetime.now():%Y%m%d_%H%M%S}.json"
+        return self.root / "results" / "system1_training_results.json"
+
+    def targets(self, metrics: dict) -> list[dict]:
+        table = QUICK_TARGETS if self.config.profile == "quick" else TARGETS
+        rows = []
+        for dataset, metric, target in table:
+            value = (metrics.get(dataset) or {}).get(metric)
+            rows.append({"dataset": dataset, "metric": metric, "target": target, "value": value,
+                         "met": value is not None and value >= target})  # fmt: skip
+        return rows
+
+    def status(self) -> list[tuple[str, bool, str]]:
+        """(stage, ok, timestamp or why not) from the stage files and their outputs."""
+        from trainer_core.stages import validate_output
+
+        rows = []
+        for stage in STAGES:
+            record = self.cache.record(stage)
+            if record is None:
+                rows.append((stage, False, "never run"))
+                continue
+            if record.get("corrupt") or record.get("format") != "trainer-core/stage":
+                rows.append((stage, False, f"{self.cache.path(stage)} is unreadable (it will be reset)"))
+                continue
+            problem = next((p for p in (validate_output(o, self.root) for o in record.get("outputs", [])) if p), None)
+            when = datetime.fromisoformat(record["timestamp"]).astimezone().strftime("%Y-%m-%d %H:%M:%S")
+            rows.append((stage, problem is None, when if problem is None else problem))
+        return rows
+
+
+def format_targets(rows: list[dict]) -> str:
+    lines = ["| Dataset | Metric | Target | Value | Status |", "|---------|--------|--------|-------|--------|"]
+    names = {"AP": "AP@0.5:0.95", "AP50": "AP@0.5", "AP75": "AP@0.75"}
+    for r in rows:
+        value = "–" if r["value"] is None else f"{r['value']:.3f}"
+        lines.append(
+            f"| {r['dataset'].capitalize()} | {names[r['metric']]} | ≥ {r['target']:.2f} | {value} | {'✅' if r['met'] else '❌'} |"
+        )
+    return "\n".join(lines)
+
+
+def read_json(path: Path) -> dict:
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)

@@ -1,0 +1,84 @@
+"""Stage checkpointing: each stage is redone when its settings or outputs change, and only then."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from bongard_detector.pipeline import Pipeline, make_config
+
+TINY = dict(dataset_size=24, test_size=8, real_size=8, image_size=128, epochs=1, workers=0)
+
+
+def pipeline(root, **changes):
+    return Pipeline(make_config("quick", **{**TINY, **changes}), root, echo=lambda line: None, progress=False)
+
+
+@pytest.fixture(scope="module")
+def done(tmp_path_factory):
+    root = tmp_path_factory.mktemp("detector")
+    results = pipeline(root).run()
+    assert results["work_done"] == {"data_generation": True, "training": True, "evaluation": True}
+    return root
+
+
+def _stamps(root):
+    return {p.name: json.loads(p.read_text())["timestamp"] for p in (root / "checkpoints").glob("*.json")}
+
+
+def test_results_and_stage_files(done):
+    results = json.loads((done / "results/system1_training_results.json").read_text())
+    assert {"synthetic", "real"} <= set(results["evaluation"]) and results["targets"][0]["metric"] == "AP50"
+    for stage in ("data_generation", "training", "evaluation"):
+        record = json.loads((done / "checkpoints" / f"{stage}.json").read_text())
+        assert record["status"] == "completed" and record["config_hash"] and record["timestamp"] and record["outputs"]
+    data = json.loads((done / "checkpoints/data_generation.json").read_text())
+    counts = [o for o in data["outputs"] if o["type"] == "json_count"]
+    assert len(counts) == 3 and all(o["count"] > 0 for o in counts)  # train, test, real annotation counts
+
+
+def test_nothing_changed_means_no_work(done):
+    before = _stamps(done)
+    again = pipeline(done).run()
+    assert again["work_done"] == {"data_generation": False, "training": False, "evaluation": False}
+    assert _stamps(done) == before
+
+
+def test_an_evaluation_setting_reruns_only_evaluation(done):
+    results = pipeline(done, score_threshold=0.2).run()
+    assert results["work_done"] == {"data_generation": False, "training": False, "evaluation": True}
+
+
+def test_a_deleted_model_checkpoint_triggers_retraining(done):
+    shutil.rmtree(done / "models/quick/final")
+    results = pipeline(done).run()
+    assert results["work_done"] == {"data_generation": False, "training": True, "evaluation": True}
+    assert (done / "models/quick/final").is_dir()
+
+
+def test_a_corrupt_stage_file_is_reported_reset_and_redone(done):
+    (done / "checkpoints/evaluation.json").write_text("{ not json")
+    lines = []
+    results = Pipeline(make_config("quick", **TINY), done, echo=lines.append, progress=False).run()
+    assert results["work_done"]["evaluation"] and not results["work_done"]["training"]
+    assert any("evaluation.json is unreadable" in line for line in lines)
+    assert json.loads((done / "checkpoints/evaluation.json").read_text())["status"] == "completed"
+
+
+def test_status_reset_and_evaluate_commands(done, tmp_path):
+    from click.testing import CliRunner
+
+    from bongard_detector.cli import cli
+
+    runner = CliRunner()
+    done = shutil.copytree(done, tmp_path / "copy")  # stage outputs are recorded relative to the root
+    status = runner.invoke(cli, ["status", "--root", str(done)])
+    assert status.exit_code == 0 and "🔍 Checkpoint Status:" in status.output and status.output.count("✅") == 3
+    reset = runner.invoke(cli, ["reset", "eval", "--root", str(done)])
+    assert reset.exit_code == 0 and "evaluation" in reset.output
+    status = runner.invoke(cli, ["status", "--root", str(done)])
+    assert "Evaluation: ❌ never run" in status.output
+    untrained = runner.invoke(cli, ["evaluate", "--root", str(tmp_path / "empty"), "--profile", "quick"])
+    assert untrained.exit_code == 2 and "run `detector train`" in untrained.output and "Traceback" not in untrained.output
