@@ -58,8 +58,8 @@ class PipelineConfig:
 
 PROFILES = {
     "quick": PipelineConfig(
-        profile="quick", dataset_size=1500, test_size=200, real_size=200, image_size=256, max_shapes=3,
-        train=TrainConfig(epochs=8, batch_size=8, swa_epochs=2, image_size=256),
+        profile="quick", dataset_size=1500, test_size=200, real_size=200, image_size=224, max_shapes=3,
+        train=TrainConfig(epochs=4, batch_size=8, swa_epochs=1, image_size=224, fpn_channels=64),
     ),
     "standard": PipelineConfig(profile="standard", train=TrainConfig(epochs=25, batch_size=8, swa_epochs=3)),
     "professional": PipelineConfig(
