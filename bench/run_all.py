@@ -18,6 +18,8 @@ BENCHES = [
     "bench_vizwatch.py",
     "bench_vqvae.py",
     "bench_choice2vec.py",
+    "bench_arc.py",
+    "bench_detector.py",
 ]
 
 
