@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -191,10 +192,8 @@ class TrainingSession:
         """Train to ``epochs``; ``start_epoch`` comes from :meth:`load` (0 for a new run)."""
         config = self.config
         first_epoch = max(start_epoch, 1) if self._resume_batch else start_epoch + 1
-        with self._lock:
-            self.state.mode, self.state.started, self.state.finished = "training", time.time(), None
         self._refresh_examples()
-        try:
+        with self._phase("training"):
             for epoch in range(first_epoch, config.epochs + 1):
                 first_batch = self._resume_batch + 1 if epoch == first_epoch else 1
                 for batch in range(first_batch, config.batches_per_epoch + 1):
@@ -219,6 +218,15 @@ class TrainingSession:
                         + " | ".join(f"{k} {v:.4f}" for k, v in metrics.items())
                     )
             self._resume_batch = 0
+        return self.status()
+
+    @contextmanager
+    def _phase(self, mode: str):
+        """The status around a loop: mode and start time; finished/stopped, or failed with the error; end time."""
+        with self._lock:
+            self.state.mode, self.state.started, self.state.finished = mode, time.time(), None
+        try:
+            yield
             with self._lock:
                 self.state.mode = "finished" if not self._stop.is_set() else "stopped"
         except Exception as exc:
@@ -228,7 +236,6 @@ class TrainingSession:
         finally:
             with self._lock:
                 self.state.finished = time.time()
-        return self.status()
 
     def _after_batch(self, epoch: int, batch: int, loss: float, accuracy: float) -> None:
         with self._lock:
@@ -250,9 +257,7 @@ class TrainingSession:
         heads = PretrainHeads(self.model.encoder, c.pretrain_task)
         optimizer = torch.optim.Adam(heads.parameters(), lr=c.learning_rate)
         # binary is validated on unseen tasks: the evaluation split's grids with their own task labels
-        with self._lock:
-            self.state.mode, self.state.started, self.state.finished = "pretraining", time.time(), None
-        try:
+        with self._phase("pretraining"):
             for epoch in range(1, c.pretrain_epochs + 1):
                 for batch in range(1, c.batches_per_epoch + 1):
                     if self._stop.is_set():
@@ -275,15 +280,6 @@ class TrainingSession:
                         f"Pretrain {c.pretrain_task} epoch {epoch}/{c.pretrain_epochs} | val_loss {metrics['val_loss']:.4f} | val_acc {metrics['val_acc']:.4f}"
                     )
             path = self.save_encoder()
-            with self._lock:
-                self.state.mode = "finished" if not self._stop.is_set() else "stopped"
-        except Exception as exc:
-            with self._lock:
-                self.state.mode, self.state.error = "failed", f"{type(exc).__name__}: {exc}"
-            raise
-        finally:
-            with self._lock:
-                self.state.finished = time.time()
         return {**self.status(), "encoder": str(path)}
 
     def save_encoder(self) -> Path:
