@@ -12,7 +12,6 @@ worker processes or the chunking. Output::
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from dataclasses import asdict, dataclass
@@ -136,8 +135,3 @@ def to_coco(results: list[tuple[int, list]], config: GenerationConfig) -> dict:
             })  # fmt: skip
     return {"info": {"generator": "bongard-detector", "config": asdict(config)}, "images": images, "annotations": annotations,
             "categories": categories()}  # fmt: skip
-
-
-def load_coco(path: str | os.PathLike) -> dict:
-    with open(path, encoding="utf-8") as f:
-        return json.load(f)

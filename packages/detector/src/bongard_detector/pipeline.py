@@ -16,7 +16,6 @@ be read is reported, reset and redone.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from dataclasses import asdict, dataclass, field, replace
@@ -287,8 +286,3 @@ def format_targets(rows: list[dict]) -> str:
             f"| {r['dataset'].capitalize()} | {names[r['metric']]} | ≥ {r['target']:.2f} | {value} | {'✅' if r['met'] else '❌'} |"
         )
     return "\n".join(lines)
-
-
-def read_json(path: Path) -> dict:
-    with open(path, encoding="utf-8") as f:
-        return json.load(f)

@@ -48,7 +48,7 @@ class CocoImages(torch.utils.data.Dataset):
     def __init__(self, root: str | Path, train: bool = False):
         self.root = Path(root)
         with open(self.root / "annotations.json", encoding="utf-8") as f:
-            coco = json.load(f)
+            self.coco = coco = json.load(f)
         self.images = coco["images"]
         self.by_image: dict[int, list[dict]] = {img["id"]: [] for img in self.images}
         for a in coco["annotations"]:
@@ -146,8 +146,7 @@ def evaluate(model, data_dir: str | Path, batch_size: int = 8, workers: int = 0,
 
     device = device or next(model.parameters()).device
     dataset = CocoImages(data_dir)
-    with open(Path(data_dir) / "annotations.json", encoding="utf-8") as f:
-        ground_truth = json.load(f)
+    ground_truth = dataset.coco
     start = time.perf_counter()
     detections = predict(model, dataset, batch_size, workers, device)
     metrics = coco_metrics(ground_truth, detections)
