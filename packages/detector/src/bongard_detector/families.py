@@ -40,17 +40,55 @@ def _polyline_actions(vertices: np.ndarray, closed: bool, first_turn: float | No
     return actions
 
 
+MIN_TURN = 25.0  # degrees: a vertex must turn at least this much to be seen as one
+MIN_SIDE = 0.4  # a side is at least this fraction of the mean side
+
+
+def _turns(vertices: np.ndarray, closed: bool) -> np.ndarray:
+    """Turning angles (degrees) at the interior vertices (every vertex when closed)."""
+    points = np.concatenate([vertices[-1:], vertices, vertices[:1]]) if closed else vertices
+    seg = np.diff(points, axis=0)
+    headings = np.degrees(np.arctan2(seg[:, 1], seg[:, 0]))
+    return np.array([_wrap(float(b - a)) for a, b in zip(headings[:-1], headings[1:], strict=True)])
+
+
+def _legible(vertices: np.ndarray, closed: bool) -> bool:
+    """Every vertex visibly turns and no side is tiny: the line count can be read off the image."""
+    points = np.concatenate([vertices, vertices[:1]]) if closed else vertices
+    sides = np.hypot(*np.diff(points, axis=0).T)
+    return bool(np.abs(_turns(vertices, closed)).min() >= MIN_TURN and sides.min() >= MIN_SIDE * sides.mean())
+
+
+def _segments_cross(p: np.ndarray, q: np.ndarray, skip_adjacent: bool = True) -> bool:
+    """Whether two polylines' segments properly intersect (shared end points excluded)."""
+
+    def orient(a, b, c):
+        return (b[0] - a[0]) * (c[1] - a[1]) - (b[1] - a[1]) * (c[0] - a[0])
+
+    for i in range(len(p) - 1):
+        for j in range(len(q) - 1):
+            if skip_adjacent and p is q and abs(i - j) <= 1:
+                continue
+            a, b, c, d = p[i], p[i + 1], q[j], q[j + 1]
+            if orient(a, b, c) * orient(a, b, d) < 0 and orient(c, d, a) * orient(c, d, b) < 0:
+                return True
+    return False
+
+
 def _polygon_vertices(rng: np.random.Generator, n: int) -> np.ndarray:
-    """A simple polygon: sorted jittered angles, radii convex (1) to star-shaped (down to 0.35)."""
-    base = np.sort(rng.uniform(0, 2 * np.pi, n)) if rng.random() < 0.5 else np.arange(n) * 2 * np.pi / n + rng.uniform(0, 2 * np.pi)
-    gaps = np.diff(np.concatenate([base, base[:1] + 2 * np.pi]))
-    if gaps.min() < 0.25:  # too close: fall back to even spacing with jitter
-        base = np.arange(n) * 2 * np.pi / n + rng.uniform(-0.3, 0.3, n) * (np.pi / n)
-    concave = rng.random() < 0.4 and n >= 4
-    radii = rng.uniform(0.35, 1.0, n) if concave else rng.uniform(0.8, 1.0, n)
-    if rng.random() < 0.3:
-        radii = np.ones(n)  # regular-looking
-    return np.stack([radii * np.cos(base), radii * np.sin(base)], 1)
+    """A legible simple polygon: convex, or star-shaped (radii down to 0.5), every vertex turning
+    by at least ``MIN_TURN`` and no side shorter than ``MIN_SIDE`` of the mean (redrawn until so)."""
+    while True:
+        if rng.random() < 0.3:  # regular-looking
+            base = np.arange(n) * 2 * np.pi / n + rng.uniform(0, 2 * np.pi)
+            radii = np.ones(n)
+        else:
+            base = np.arange(n) * 2 * np.pi / n + rng.uniform(-0.35, 0.35, n) * (2 * np.pi / n) + rng.uniform(0, 2 * np.pi)
+            concave = n >= 4 and rng.random() < 0.3
+            radii = rng.uniform(0.5, 1.0, n) if concave else rng.uniform(0.8, 1.0, n)
+        vertices = np.stack([radii * np.cos(base), radii * np.sin(base)], 1)
+        if _legible(vertices, closed=True):
+            return vertices
 
 
 def _normalised(actions: list[Action]) -> list[Action]:
@@ -60,26 +98,34 @@ def _normalised(actions: list[Action]) -> list[Action]:
 
 
 def open_chain(rng: np.random.Generator, n: int) -> list[Action]:
-    """n straight lines in an open chain (Bongard-LOGO has many: an open triangle, four lines...)."""
-    actions = []
-    for i in range(n):
-        turn = 0.0 if i == 0 else float(rng.choice([-1, 1]) * rng.uniform(30, 150))
-        actions.append(Action("line", length=round(float(rng.uniform(0.3, 1.0)), 3), turn=round(turn, 1)))
-    return actions
+    """n straight lines in an open chain that does not cross itself (an open triangle, four lines...)."""
+    while True:
+        headings = np.cumsum(np.concatenate([[0.0], rng.choice([-1, 1], n - 1) * rng.uniform(40, 140, n - 1)]))
+        lengths = rng.uniform(0.4, 1.0, n)
+        steps = np.stack([np.cos(np.radians(headings)), np.sin(np.radians(headings))], 1) * lengths[:, None]
+        vertices = np.concatenate([[[0.0, 0.0]], np.cumsum(steps, 0)])
+        if not _segments_cross(vertices, vertices):
+            return _polyline_actions(vertices, closed=False)
 
 
 def lines_shape(rng: np.random.Generator, n: int) -> list[Action]:
-    if rng.random() < 0.25:
+    """A shape of n straight lines: mostly a polygon; an open chain (n <= 5); two polygons
+    sharing a vertex, side by side (n >= 6: a triangle and a square make a heptagon*)."""
+    if n <= 5 and rng.random() < 0.2:
         return open_chain(rng, n)
-    if n >= 6 and rng.random() < 0.3:  # two polygons sharing a vertex
+    if n >= 6 and rng.random() < 0.3:
         a = int(rng.integers(3, n - 2))
-        first = _polygon_vertices(rng, a)
-        second = _polygon_vertices(rng, n - a) * rng.uniform(0.5, 1.0)
-        second = second - second[0] + first[0]
-        rotate = rng.uniform(0, 2 * np.pi)
-        c, s = math.cos(rotate), math.sin(rotate)
-        second = first[0] + (second - first[0]) @ np.array([[c, -s], [s, c]]).T
-        return _polyline_actions(first, True) + _joined(first, second)
+        while True:
+            first = _polygon_vertices(rng, a)
+            second = _polygon_vertices(rng, n - a) * rng.uniform(0.6, 1.0)
+            # the second polygon hangs off the first's vertex 0, pointing away from the first
+            outward = math.atan2(first[0, 1], first[0, 0]) + rng.uniform(-0.5, 0.5)
+            inward = math.atan2(-second[0, 1], -second[0, 0])
+            c, s = math.cos(outward - inward), math.sin(outward - inward)
+            second = (second - second[0]) @ np.array([[c, -s], [s, c]]).T + first[0]
+            ring1, ring2 = np.concatenate([first, first[:1]]), np.concatenate([second, second[:1]])
+            if not _segments_cross(ring1, ring2, skip_adjacent=False):  # touching at the shared vertex only
+                return _polyline_actions(first, True) + _joined(first, second)
     return _polyline_actions(_polygon_vertices(rng, n), True)
 
 
@@ -131,7 +177,7 @@ def quasi_sector(rng: np.random.Generator) -> list[Action]:
 def arcs(rng: np.random.Generator) -> list[Action]:
     actions = []
     for i in range(int(rng.integers(1, 7))):
-        angle = float(rng.choice([-1, 1]) * rng.uniform(45, 200))
+        angle = float(rng.choice([-1, 1]) * rng.uniform(70, 220))  # flatter arcs read as lines
         turn = 0.0 if i == 0 else float(rng.uniform(-180, 180))
         actions.append(Action("arc", radius=0.5, angle=round(angle, 1), turn=round(turn, 1)))
     return actions

@@ -31,7 +31,7 @@ class GenerationConfig:
     max_shapes: int = 4
     min_size: float = 0.15  # shape size (larger side) as a fraction of the image
     max_size: float = 0.45
-    min_width: float = 1.5  # stroke width in pixels at 416; scaled with the image
+    min_width: float = 1.5  # stroke width in pixels at 416; scaled with the image, at least 1 pixel
     max_width: float = 3.5
     seed: int = 0
     programs: str | None = None  # a TSV of programs (the real set); None = synthetic families
@@ -58,20 +58,23 @@ def compose(index: int, config: GenerationConfig, programs: list[ShapeProgram] |
         program = programs[int(rng.integers(len(programs)))] if programs else random_program(rng)
         strokes = trace(program)
         styles = [STYLES[int(rng.integers(len(STYLES)))] for _ in strokes]
-        width = float(rng.uniform(config.min_width, config.max_width)) * s / 416
-        for _attempt in range(30):
+        width = max(1.0, float(rng.uniform(config.min_width, config.max_width)) * s / 416)
+        for _attempt in range(8):  # a size and rotation (styling is the costly part) ...
             size = float(rng.uniform(config.min_size, config.max_size)) * s
             angle = float(rng.uniform(0, 2 * math.pi))
             probe = place(strokes, styles, size, angle, (0.0, 0.0), width)
             w, h = probe.box[2] - probe.box[0], probe.box[3] - probe.box[1]
             if w > s - 4 or h > s - 4:
                 continue
-            x = float(rng.uniform(2 - probe.box[0], s - 2 - probe.box[2]))
-            y = float(rng.uniform(2 - probe.box[1], s - 2 - probe.box[3]))
-            shifted = Placed(
-                [p + (x, y) for p in probe.polylines], probe.width, (probe.box[0] + x, probe.box[1] + y, probe.box[2] + x, probe.box[3] + y)
-            )
-            if not _overlaps(shifted.box, [p.box for p in placed], margin=4.0):
+            shifted = None
+            for _position in range(12):  # ... then positions until it overlaps nothing
+                x = float(rng.uniform(2 - probe.box[0], s - 2 - probe.box[2]))
+                y = float(rng.uniform(2 - probe.box[1], s - 2 - probe.box[3]))
+                box = (probe.box[0] + x, probe.box[1] + y, probe.box[2] + x, probe.box[3] + y)
+                if not _overlaps(box, [p.box for p in placed], margin=4.0):
+                    shifted = Placed([p + (x, y) for p in probe.polylines], probe.width, box)
+                    break
+            if shifted is not None:
                 placed.append(shifted)
                 labels.append(program.super_class)
                 break

@@ -27,7 +27,7 @@ from bongard_detector.training import TrainConfig
 
 STAGES = ("data_generation", "training", "evaluation")
 SHORT = {"data": "data_generation", "train": "training", "eval": "evaluation"}
-DATA_VERSION = 1  # bump when the generator's output changes for the same settings
+DATA_VERSION = 2  # bump when the generator's output changes for the same settings
 
 TARGETS = (  # the seed's table: (dataset, metric, target)
     ("synthetic", "AP", 0.85),
@@ -45,20 +45,22 @@ class PipelineConfig:
     real_size: int = 300
     image_size: int = 416
     max_shapes: int = 4
+    min_size: float = 0.15  # shape size (larger side) as a fraction of the image
+    max_size: float = 0.45
     seed: int = 0
     train: TrainConfig = field(default_factory=TrainConfig)
     eval_batch_size: int = 8
     score_threshold: float = 0.05
 
     def data_settings(self) -> dict[str, Any]:
-        keys = ("dataset_size", "test_size", "real_size", "image_size", "max_shapes", "seed")
+        keys = ("dataset_size", "test_size", "real_size", "image_size", "max_shapes", "min_size", "max_size", "seed")
         return {"version": DATA_VERSION, **{k: getattr(self, k) for k in keys}}
 
 
 PROFILES = {
     "quick": PipelineConfig(
-        profile="quick", dataset_size=1500, test_size=200, real_size=200, image_size=224, max_shapes=3,
-        train=TrainConfig(epochs=4, batch_size=8, swa_epochs=1, image_size=224, fpn_channels=64),
+        profile="quick", dataset_size=3000, test_size=300, real_size=300, image_size=160, max_shapes=4, min_size=0.3, max_size=0.55,
+        train=TrainConfig(epochs=4, batch_size=8, swa_epochs=1, image_size=160, fpn_channels=64),
     ),
     "standard": PipelineConfig(profile="standard", train=TrainConfig(epochs=25, batch_size=8, swa_epochs=3)),
     "professional": PipelineConfig(
@@ -144,11 +146,12 @@ class Pipeline:
         from trainer_core.stages import dir_output, json_count_output
 
         c = self.config
+        shapes = dict(max_shapes=c.max_shapes, min_size=c.min_size, max_size=c.max_size)
         splits = {
-            "train": (self.data_dir / "train", GenerationConfig(c.dataset_size, c.image_size, max_shapes=c.max_shapes, seed=c.seed)),
-            "test": (self.data_dir / "test", GenerationConfig(c.test_size, c.image_size, max_shapes=c.max_shapes, seed=c.seed + 1_000_003)),
-            "real": (self.real_dir / f"{c.image_size}px_{c.real_size}", GenerationConfig(
-                c.real_size, c.image_size, max_shapes=c.max_shapes, seed=c.seed + 2_000_003, programs=str(human_designed_shapes()))),
+            "train": (self.data_dir / "train", GenerationConfig(c.dataset_size, c.image_size, seed=c.seed, **shapes)),
+            "test": (self.data_dir / "test", GenerationConfig(c.test_size, c.image_size, seed=c.seed + 1_000_003, **shapes)),
+            "real": (self.real_dir / f"{c.image_size}px_{c.real_size}_{self.data_hash()[:8]}", GenerationConfig(
+                c.real_size, c.image_size, seed=c.seed + 2_000_003, programs=str(human_designed_shapes()), **shapes)),
         }  # fmt: skip
 
         def work():

@@ -1,7 +1,10 @@
 """Training and evaluating the detector on a generated COCO set.
 
 * data: :class:`CocoImages` reads ``annotations.json`` and the PNGs (grey, repeated to 3 channels),
-  random flips for training; a DataLoader with ``workers`` processes, seeded (deterministic on CPU);
+  random flips for training; a DataLoader with ``workers`` processes, seeded (deterministic on CPU).
+  ``workers=None`` (auto) loads in the training process on CPU, where loader processes only take
+  cores from the convolutions (measured: 19.3 images/s with none against 13 with two on 2 cores),
+  and uses up to 8 processes on CUDA;
 * optimisation: AdamW under OneCycleLR over all batches; stochastic weight averaging of the last
   ``swa_epochs`` epochs, whose batch-norm statistics are recomputed on training images before it is
   evaluated or saved;
@@ -39,7 +42,7 @@ class TrainConfig:
     image_size: int = 416
     fpn_channels: int = 128
     head_convs: int = 2
-    workers: int = 2
+    workers: int | None = None  # None = auto: 0 on CPU, up to 8 on CUDA
     precision: str = "auto"  # auto | fp32 | bf16
     seed: int = 0
 
@@ -93,6 +96,16 @@ def loader(dataset, batch_size: int, workers: int, shuffle: bool, seed: int, epo
         dataset, batch_size=batch_size, shuffle=shuffle, num_workers=workers, collate_fn=_collate,
         generator=generator, worker_init_fn=_seed_worker, persistent_workers=False,
     )  # fmt: skip
+
+
+def loader_workers(workers: int | None, device: torch.device) -> int:
+    """Loader processes: as asked, else none on CPU (they would compete with the model for the
+    cores) and up to 8 on CUDA (where the CPU only feeds the GPU)."""
+    import os
+
+    if workers is not None:
+        return workers
+    return min(8, os.cpu_count() or 1) if device.type == "cuda" else 0
 
 
 def _autocast(device: torch.device, precision: str):
@@ -190,11 +203,12 @@ def train(config: TrainConfig, train_dir: str | Path, out_dir: str | Path, *, ec
         start_epoch = position["epoch"] + 1
         echo(f"resuming after epoch {position['epoch']} from {last.path}")
     autocast, scaler = _autocast(device, config.precision)
+    workers = loader_workers(config.workers, device)
     history, started, images_seen = [], time.perf_counter(), 0
     for epoch in range(start_epoch, config.epochs + 1):
         model.train()
         total, count = 0.0, 0
-        bar = tqdm(loader(dataset, config.batch_size, config.workers, True, config.seed, epoch), total=steps_per_epoch,
+        bar = tqdm(loader(dataset, config.batch_size, workers, True, config.seed, epoch), total=steps_per_epoch,
                    desc=f"epoch {epoch}/{config.epochs}", disable=not progress, unit="batch")  # fmt: skip
         for images, targets in bar:
             images = [img.to(device) for img in images]
@@ -226,7 +240,7 @@ def train(config: TrainConfig, train_dir: str | Path, out_dir: str | Path, *, ec
     final = model
     if swa is not None and config.epochs >= swa_start:
         final = swa.module
-        recompute_batchnorm(final, dataset, config.batch_size, config.workers, config.seed, device)
+        recompute_batchnorm(final, dataset, config.batch_size, workers, config.seed, device)
     final_manager = CheckpointManager(out_dir, package=PACKAGE, layout=LAYOUT, kind="training", name_format="final")
     final_manager.save({"model.pt": final.state_dict(), "config.json": asdict(config)}, step=config.epochs * steps_per_epoch,
                        epoch=config.epochs, name="final", metrics={"loss": history[-1]["loss"] if history else None})  # fmt: skip
