@@ -3,8 +3,8 @@
 * data: :class:`CocoImages` reads ``annotations.json`` and the PNGs (grey, repeated to 3 channels),
   random flips for training; a DataLoader with ``workers`` processes, seeded (deterministic on CPU).
   ``workers=None`` (auto) loads in the training process on CPU, where loader processes only take
-  cores from the convolutions (measured: 19.3 images/s with none against 13 with two on 2 cores),
-  and uses up to 8 processes on CUDA;
+  cores from the convolutions (160 px on 2 cores: 19.3 images/s with none, 13 with two in an
+  earlier run; not timed side by side on this noisy machine), and up to 8 processes on CUDA;
 * optimisation: AdamW under OneCycleLR over all batches; stochastic weight averaging of the last
   ``swa_epochs`` epochs, whose batch-norm statistics are recomputed on training images before it is
   evaluated or saved;
