@@ -27,11 +27,14 @@ def _wrap(degrees: float) -> float:
     return (degrees + 180.0) % 360.0 - 180.0
 
 
-def _polyline_actions(vertices: np.ndarray, closed: bool, first_turn: float | None = None) -> list[Action]:
-    points = np.concatenate([vertices, vertices[:1]]) if closed else vertices
+def _sides(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(lengths, headings in degrees) of the segments of a polyline."""
     seg = np.diff(points, axis=0)
-    headings = np.degrees(np.arctan2(seg[:, 1], seg[:, 0]))
-    lengths = np.hypot(seg[:, 0], seg[:, 1])
+    return np.hypot(seg[:, 0], seg[:, 1]), np.degrees(np.arctan2(seg[:, 1], seg[:, 0]))
+
+
+def _polyline_actions(vertices: np.ndarray, closed: bool, first_turn: float | None = None) -> list[Action]:
+    lengths, headings = _sides(np.concatenate([vertices, vertices[:1]]) if closed else vertices)
     actions, previous = [], 0.0
     for i, (length, heading) in enumerate(zip(lengths, headings, strict=True)):
         turn = heading - previous if i or first_turn is None else first_turn
@@ -44,30 +47,25 @@ MIN_TURN = 25.0  # degrees: a vertex must turn at least this much to be seen as 
 MIN_SIDE = 0.4  # a side is at least this fraction of the mean side
 
 
-def _turns(vertices: np.ndarray, closed: bool) -> np.ndarray:
-    """Turning angles (degrees) at the interior vertices (every vertex when closed)."""
-    points = np.concatenate([vertices[-1:], vertices, vertices[:1]]) if closed else vertices
-    seg = np.diff(points, axis=0)
-    headings = np.degrees(np.arctan2(seg[:, 1], seg[:, 0]))
-    return np.array([_wrap(float(b - a)) for a, b in zip(headings[:-1], headings[1:], strict=True)])
-
-
 def _legible(vertices: np.ndarray, closed: bool) -> bool:
     """Every vertex visibly turns and no side is tiny: the line count can be read off the image."""
-    points = np.concatenate([vertices, vertices[:1]]) if closed else vertices
-    sides = np.hypot(*np.diff(points, axis=0).T)
-    return bool(np.abs(_turns(vertices, closed)).min() >= MIN_TURN and sides.min() >= MIN_SIDE * sides.mean())
+    lengths, headings = _sides(np.concatenate([vertices, vertices[:1]]) if closed else vertices)
+    if closed:  # the turn at vertex 0, from the closing side into the first
+        headings = np.concatenate([headings[-1:], headings])
+    turns = (np.diff(headings) + 180.0) % 360.0 - 180.0
+    return bool(np.abs(turns).min() >= MIN_TURN and lengths.min() >= MIN_SIDE * lengths.mean())
 
 
-def _segments_cross(p: np.ndarray, q: np.ndarray, skip_adjacent: bool = True) -> bool:
-    """Whether two polylines' segments properly intersect (shared end points excluded)."""
+def _segments_cross(p: np.ndarray, q: np.ndarray) -> bool:
+    """Whether two polylines' segments properly intersect (shared end points excluded; a
+    polyline against itself skips neighbouring segments, which meet at a vertex)."""
 
     def orient(a, b, c):
         return (b[0] - a[0]) * (c[1] - a[1]) - (b[1] - a[1]) * (c[0] - a[0])
 
     for i in range(len(p) - 1):
         for j in range(len(q) - 1):
-            if skip_adjacent and p is q and abs(i - j) <= 1:
+            if p is q and abs(i - j) <= 1:
                 continue
             a, b, c, d = p[i], p[i + 1], q[j], q[j + 1]
             if orient(a, b, c) * orient(a, b, d) < 0 and orient(c, d, a) * orient(c, d, b) < 0:
@@ -124,7 +122,7 @@ def lines_shape(rng: np.random.Generator, n: int) -> list[Action]:
             c, s = math.cos(outward - inward), math.sin(outward - inward)
             second = (second - second[0]) @ np.array([[c, -s], [s, c]]).T + first[0]
             ring1, ring2 = np.concatenate([first, first[:1]]), np.concatenate([second, second[:1]])
-            if not _segments_cross(ring1, ring2, skip_adjacent=False):  # touching at the shared vertex only
+            if not _segments_cross(ring1, ring2):  # touching at the shared vertex only
                 return _polyline_actions(first, True) + _joined(first, second)
     return _polyline_actions(_polygon_vertices(rng, n), True)
 

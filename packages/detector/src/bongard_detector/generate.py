@@ -66,12 +66,12 @@ def compose(index: int, config: GenerationConfig, programs: list[ShapeProgram] |
             w, h = probe.box[2] - probe.box[0], probe.box[3] - probe.box[1]
             if w > s - 4 or h > s - 4:
                 continue
-            shifted = None
+            shifted, taken = None, [p.box for p in placed]
             for _position in range(12):  # ... then positions until it overlaps nothing
                 x = float(rng.uniform(2 - probe.box[0], s - 2 - probe.box[2]))
                 y = float(rng.uniform(2 - probe.box[1], s - 2 - probe.box[3]))
                 box = (probe.box[0] + x, probe.box[1] + y, probe.box[2] + x, probe.box[3] + y)
-                if not _overlaps(box, [p.box for p in placed], margin=4.0):
+                if not _overlaps(box, taken, margin=4.0):
                     shifted = Placed([p + (x, y) for p in probe.polylines], probe.width, box)
                     break
             if shifted is not None:
