@@ -9,7 +9,7 @@ import pytest
 
 from bongard_detector.pipeline import Pipeline, make_config
 
-TINY = dict(dataset_size=24, test_size=8, real_size=8, image_size=128, epochs=1, workers=0)
+TINY = dict(dataset_size=24, test_size=8, real_size=8, image_size=128, epochs=1, classifier_steps=2, workers=0)
 
 
 def pipeline(root, **changes):
@@ -56,6 +56,34 @@ def test_a_deleted_model_checkpoint_triggers_retraining(done):
     results = pipeline(done).run()
     assert results["work_done"] == {"data_generation": False, "training": True, "evaluation": True}
     assert (done / "models/quick/final").is_dir()
+
+
+def test_detection_starts_from_the_shape_classifier_and_keeps_its_frozen_stages(done):
+    import torch
+
+    from bongard_detector.training import load_classifier, load_trained
+    from trainer_core.checkpoint import load_checkpoint
+
+    results = json.loads((done / "results/system1_training_results.json").read_text())
+    assert results["training"]["classifier"]["steps"] == TINY["classifier_steps"]
+    (trained,) = (done / "models/quick/classifier").glob("step_*")
+    classifier = load_checkpoint(trained).files["model.safetensors"]
+    body = load_trained(done / "models/quick/final")[0].backbone.body.state_dict()
+    for name in ("conv1.weight", "layer1.0.conv1.weight", "layer1.1.bn2.weight"):  # frozen: as the classifier's
+        assert torch.equal(body[name], classifier[name])
+    assert not torch.equal(body["layer2.0.conv1.weight"], classifier["layer2.0.conv1.weight"])  # trained on
+    saved = load_classifier(done / "models/quick/final").state_dict()  # shipped with the model for rescoring
+    assert all(torch.equal(saved[k], classifier[k]) for k in classifier)
+
+
+def test_rescoring_is_an_evaluation_setting_reported_beside_the_detector_alone(done):
+    results = pipeline(done).run()
+    synthetic = results["evaluation"]["synthetic"]
+    assert set(synthetic["detector_only"]) == {"AP", "AP50", "AP75"}
+    plain = pipeline(done, rescore=False).run()
+    assert plain["work_done"] == {"data_generation": False, "training": False, "evaluation": True}
+    assert "detector_only" not in plain["evaluation"]["synthetic"]
+    assert plain["evaluation"]["synthetic"]["AP"] == synthetic["detector_only"]["AP"]
 
 
 def test_a_corrupt_stage_file_is_reported_reset_and_redone(done):

@@ -24,15 +24,19 @@ def _root_option(f):
 def _pipeline_options(f):
     options = [
         click.option("--profile", type=click.Choice(["quick", "standard", "professional"]), default="standard", show_default=True,
-                     help="quick: 256 px, 1,500 images, CPU-sized; standard: the seed's 416 px; professional: ResNet-50, 10k images."),
+                     help="quick: 160 px, 3,000 images, sized for 2 CPU cores; standard: the seed's 416 px; professional: ResNet-50, 10k images."),
         click.option("--epochs", type=click.IntRange(min=1), default=None),
         click.option("--batch-size", type=click.IntRange(min=1), default=None),
         click.option("--dataset-size", type=click.IntRange(min=1), default=None, help="Synthetic training images."),
         click.option("--image-size", type=click.IntRange(min=64), default=None),
         click.option("--professional", is_flag=True, help="ResNet-50 backbone (the professional profile's model)."),
+        click.option("--classifier-steps", type=click.IntRange(min=0), default=None,
+                     help="Steps of the shape classifier trained before the detector (its backbone start, then its rescoring; 0 = none)."),
         click.option("--workers", type=click.IntRange(min=0), default=None, help="Data-loading and generation processes."),
         click.option("--seed", type=int, default=None),
         click.option("--score-threshold", type=click.FloatRange(0, 1), default=None, help="Evaluation: minimum detection score."),
+        click.option("--rescore/--no-rescore", default=None,
+                     help="Evaluation: multiply detection scores by the shape classifier's (default: on when the model has one)."),
         click.option("--json", "as_json", is_flag=True, help="Print the results as JSON (no progress bars)."),
         _root_option,
     ]  # fmt: skip
@@ -41,12 +45,11 @@ def _pipeline_options(f):
     return f
 
 
-def _pipeline(root, profile, epochs, batch_size, dataset_size, image_size, professional, workers, seed, score_threshold, as_json):
+def _pipeline(root, profile, as_json, **settings):
+    """The pipeline of ``profile`` with the command line's settings (None = the profile's)."""
     from bongard_detector.pipeline import Pipeline, make_config
 
-    config = make_config(profile, epochs=epochs, batch_size=batch_size, dataset_size=dataset_size, image_size=image_size,
-                         professional=professional, workers=workers, seed=seed, score_threshold=score_threshold)  # fmt: skip
-    return Pipeline(config, root, echo=(lambda line: None) if as_json else click.echo, progress=not as_json)
+    return Pipeline(make_config(profile, **settings), root, echo=(lambda line: None) if as_json else click.echo, progress=not as_json)
 
 
 def _print_results(results: dict, as_json: bool) -> None:

@@ -51,6 +51,7 @@ class PipelineConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
     eval_batch_size: int = 8
     score_threshold: float = 0.05
+    rescore: bool = True  # multiply detection scores by the shape classifier's (when the model has one)
 
     def data_settings(self) -> dict[str, Any]:
         keys = ("dataset_size", "test_size", "real_size", "image_size", "max_shapes", "min_size", "max_size", "seed")
@@ -59,13 +60,16 @@ class PipelineConfig:
 
 PROFILES = {
     "quick": PipelineConfig(
-        profile="quick", dataset_size=3000, test_size=300, real_size=300, image_size=160, max_shapes=4, min_size=0.3, max_size=0.55,
-        train=TrainConfig(epochs=4, batch_size=8, swa_epochs=1, image_size=160, fpn_channels=64),
+        profile="quick", dataset_size=4000, test_size=300, real_size=300, image_size=160, max_shapes=4, min_size=0.3, max_size=0.55,
+        train=TrainConfig(epochs=3, batch_size=8, swa_epochs=1, image_size=160, fpn_channels=64, classifier_steps=800, frozen_stages=2),
     ),
-    "standard": PipelineConfig(profile="standard", train=TrainConfig(epochs=25, batch_size=8, swa_epochs=3)),
+    "standard": PipelineConfig(
+        profile="standard", train=TrainConfig(epochs=25, batch_size=8, swa_epochs=3, classifier_steps=2000, frozen_stages=2),
+    ),
     "professional": PipelineConfig(
         profile="professional", dataset_size=10_000, test_size=1000, real_size=500,
-        train=TrainConfig(epochs=50, batch_size=12, swa_epochs=5, professional=True, fpn_channels=256, head_convs=4),
+        train=TrainConfig(epochs=50, batch_size=12, swa_epochs=5, professional=True, fpn_channels=256, head_convs=4,
+                          classifier_steps=4000, classifier_crop=96, frozen_stages=2),
     ),
 }  # fmt: skip
 
@@ -74,7 +78,7 @@ def make_config(profile: str = "standard", **overrides: Any) -> PipelineConfig:
     """A profile with the command line's overrides (None = keep); image size and professional
     reach the training config too."""
     base = PROFILES[profile]
-    train_keys = {"epochs", "batch_size", "workers", "precision", "learning_rate"}
+    train_keys = {"epochs", "batch_size", "workers", "precision", "learning_rate", "classifier_steps"}
     top = {k: v for k, v in overrides.items() if v is not None and k not in train_keys and k != "professional"}
     train = {k: v for k, v in overrides.items() if v is not None and k in train_keys}
     if overrides.get("professional"):
@@ -115,7 +119,8 @@ class Pipeline:
         return _hash({"data": self.data_hash(), "train": asdict(self.config.train)})
 
     def evaluation_hash(self) -> str:
-        return _hash({"training": self.training_hash(), "batch": self.config.eval_batch_size, "score": self.config.score_threshold})
+        c = self.config
+        return _hash({"training": self.training_hash(), "batch": c.eval_batch_size, "score": c.score_threshold, "rescore": c.rescore})
 
     def say(self, line: str) -> None:
         self.log.info(line)
@@ -181,13 +186,13 @@ class Pipeline:
 
             shutil.rmtree(self.model_dir, ignore_errors=True)  # a changed config must not resume an old run
             summary = train(self.config.train, data["dirs"]["train"], self.model_dir, echo=self.say, progress=self.progress)
-            return ({k: summary[k] for k in ("epochs", "seconds", "images_per_second", "history")},
+            return ({k: summary[k] for k in ("epochs", "seconds", "images_per_second", "history", "classifier")},
                     [self._relative(checkpoint_output(self.model_dir / "final"))])  # fmt: skip
 
         return self.run_stage("training", self.training_hash(), work, force, validators=[self._model_loads])
 
     def evaluate_model(self, force: bool | str = False, data: dict | None = None) -> tuple[dict, bool]:
-        from bongard_detector.training import evaluate, load_trained
+        from bongard_detector.training import evaluate, load_classifier, load_trained
         from trainer_core.stages import checkpoint_output
 
         if data is None:
@@ -195,13 +200,17 @@ class Pipeline:
             self.train_model(data=data)
 
         def work():
-            model, _ = load_trained(self.model_dir / "final")
+            model, train_config = load_trained(self.model_dir / "final")
             model.score_thresh = self.config.score_threshold
+            classifier = load_classifier(self.model_dir / "final") if self.config.rescore else None
             metrics = {}
             for name in ("test", "real"):
                 key = "synthetic" if name == "test" else "real"
-                metrics[key] = evaluate(model, data["dirs"][name], self.config.eval_batch_size, 0)
-                self.say(f"   {key}: AP {metrics[key]['AP']:.4f}  AP50 {metrics[key]['AP50']:.4f}  AP75 {metrics[key]['AP75']:.4f}")
+                metrics[key] = m = evaluate(model, data["dirs"][name], self.config.eval_batch_size, 0, classifier=classifier,
+                                            crop=train_config.classifier_crop)  # fmt: skip
+                alone = m.get("detector_only")
+                also = f"   (detector alone: AP {alone['AP']:.4f}  AP50 {alone['AP50']:.4f})" if alone else ""
+                self.say(f"   {key}: AP {m['AP']:.4f}  AP50 {m['AP50']:.4f}  AP75 {m['AP75']:.4f}{also}")
             return metrics, [self._relative(checkpoint_output(self.model_dir / "final"))]
 
         return self.run_stage("evaluation", self.evaluation_hash(), work, force)

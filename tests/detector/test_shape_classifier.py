@@ -1,0 +1,89 @@
+"""The shape classifier: its crops show the annotated shapes, an interrupted training resumes to
+exactly the weights of an uninterrupted one, and rescoring weighs each detection by its class."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from bongard_detector import shape_classifier
+from bongard_detector.generate import GenerationConfig, generate
+from bongard_detector.programs import CLASSES
+from bongard_detector.training import CocoImages, TrainConfig
+
+CONFIG = TrainConfig(image_size=96, classifier_steps=4, classifier_batch_size=4, classifier_crop=32)
+
+
+@pytest.fixture(scope="module")
+def images(tmp_path_factory):
+    out = tmp_path_factory.mktemp("crops")
+    generate(GenerationConfig(count=12, image_size=96, max_shapes=2, min_size=0.3, max_size=0.5, seed=5), out, workers=1, progress=False)
+    return CocoImages(out)
+
+
+def test_one_crop_per_shape_with_its_class_and_its_ink(images):
+    crops, labels = shape_classifier.shape_crops(images, 32)
+    annotations = images.coco["annotations"]
+    assert crops.shape == (len(annotations), 1, 32, 32) and crops.dtype == torch.uint8
+    assert labels.tolist() == [a["category_id"] - 1 for a in annotations]
+    assert 0 <= labels.min() and labels.max() < len(CLASSES)
+    # the shape fills its crop: every crop holds ink (white is 255)
+    assert int(crops.amin(dim=(1, 2, 3)).max()) < 200
+
+
+def _weights(images, root):
+    weights, summary = shape_classifier.train_classifier(CONFIG, images, root, torch.device("cpu"), echo=lambda line: None, progress=False)
+    return weights, summary
+
+
+def test_interrupted_training_resumes_to_the_same_weights(images, tmp_path, monkeypatch):
+    torch.manual_seed(0)
+    straight, summary = _weights(images, tmp_path / "straight")
+    assert summary["steps"] == 4 and 0.0 <= summary["held_out_accuracy"] <= 1.0
+    assert straight["fc.weight"].shape[0] == len(CLASSES)
+
+    monkeypatch.setattr(shape_classifier, "CHECKPOINT_EVERY", 2)
+    calls = {"n": 0}
+    real_batch = shape_classifier._batch
+
+    def crash_on_third_training_batch(crops, rotate):
+        calls["n"] += rotate
+        if rotate and calls["n"] == 3:
+            raise KeyboardInterrupt
+        return real_batch(crops, rotate)
+
+    monkeypatch.setattr(shape_classifier, "_batch", crash_on_third_training_batch)
+    torch.manual_seed(0)
+    with pytest.raises(KeyboardInterrupt):
+        _weights(images, tmp_path / "interrupted")
+    assert [p.name for p in (tmp_path / "interrupted").iterdir() if not p.name.startswith(".")] == ["step_00002"]
+
+    torch.manual_seed(123)  # the resumed run restores the RNGs of step 2, whatever the process's state
+    resumed, _ = _weights(images, tmp_path / "interrupted")
+    assert straight.keys() == resumed.keys()
+    assert all(torch.equal(straight[k], resumed[k]) for k in straight)
+
+
+class AlwaysSays(torch.nn.Module):
+    """A stand-in classifier certain that every crop shows class index ``k``."""
+
+    def __init__(self, k: int):
+        super().__init__()
+        self.k = k
+
+    def forward(self, x):
+        logits = torch.full((len(x), len(CLASSES)), -30.0)
+        logits[:, self.k] = 30.0
+        return logits
+
+
+def test_rescoring_keeps_the_classifier_s_class_and_drops_the_others():
+    images = torch.ones(2, 3, 64, 64)
+    box = torch.tensor([[10.0, 10.0, 40.0, 30.0]])
+    outputs = [
+        {"boxes": box.repeat(3, 1), "labels": torch.tensor([3, 5, 3]), "scores": torch.tensor([0.9, 0.8, 0.4])},  # one box, 3 labels
+        {"boxes": torch.zeros(0, 4), "labels": torch.zeros(0, dtype=torch.int64), "scores": torch.zeros(0)},  # nothing found
+    ]
+    rescored = shape_classifier.rescore(AlwaysSays(2), images, outputs, crop=16)  # index 2 = label 3
+    assert torch.allclose(rescored[0]["scores"], torch.tensor([0.9, 0.0, 0.4]), atol=1e-6)
+    assert torch.equal(rescored[0]["labels"], outputs[0]["labels"]) and len(rescored[1]["scores"]) == 0
