@@ -1,6 +1,7 @@
-"""bongard-detector: generation rate (serial against parallel, same run), training images/s,
-evaluation time, and the stage cache's promise: `detector train` run twice with nothing changed does
-no work the second time (timed, and asserted from the stage files).
+"""bongard-detector: generation rate (serial against parallel, same run), training images/s (and
+the shape classifier's crops/s), evaluation time (rescored by the classifier), and the stage
+cache's promise: `detector train` run twice with nothing changed does no work the second time
+(timed, and asserted from the stage files).
 
 Reproduce by hand:
     detector generate --output data/gen --count 400 --workers 1
@@ -54,7 +55,7 @@ def pipeline() -> None:
 
     root = OUT / "det_pipeline"
     shutil.rmtree(root, ignore_errors=True)
-    config = make_config("quick", dataset_size=200, test_size=50, real_size=50, epochs=1)
+    config = make_config("quick", dataset_size=200, test_size=50, real_size=50, epochs=1, classifier_steps=100)
     start = time.perf_counter()
     first = Pipeline(config, root, echo=lambda line: None, progress=False).run()
     first_s = time.perf_counter() - start
@@ -73,6 +74,7 @@ def pipeline() -> None:
             "ratio": second_s / first_s,
             "second_run_did_work": not no_work,
             "train_images_s": training["images_per_second"],
+            "classifier_crops_s": training["classifier"]["steps"] * config.train.classifier_batch_size / training["classifier"]["seconds"],
             "eval_synthetic_s": evaluation["synthetic"]["seconds"],
             "eval_real_s": evaluation["real"]["seconds"],
         },  # fmt: skip

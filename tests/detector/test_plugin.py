@@ -6,7 +6,7 @@ from trainer_core.testing import assert_light_import, assert_plugin_registered
 
 
 def test_entry_point_registers_the_layouts():
-    assert_plugin_registered("bongard-detector", ["detector.model"])
+    assert_plugin_registered("bongard-detector", ["detector.model", "detector.classifier"])
 
 
 def test_plugin_import_is_light():

@@ -1,8 +1,5 @@
-"""bongard-detector's plugin for trainer-core: the checkpoint layouts it writes.
-
-The trainer itself arrives with issue #7; until then this registers the layouts so that
-``core plugins`` and ``core list-checkpoints`` know the package.
-"""
+"""bongard-detector's plugin for trainer-core: the checkpoint layouts it writes, so that
+``core plugins``, ``core list-checkpoints`` and ``core show`` know them."""
 
 from __future__ import annotations
 
@@ -19,7 +16,16 @@ def register_checkpoint_layouts(register):
             name="detector.model",
             package=PACKAGE,
             kind="training",
-            headline_metrics=("mAP", "mAP_50"),
-            description="detector weights with its training state",
+            headline_metrics=("loss",),
+            description="FCOS detector: epochs/epoch_NNN (weights, optimizer, schedule, RNGs) and final (SWA model, config, classifier)",
+        )
+    )
+    register(
+        CheckpointLayout(
+            name="detector.classifier",
+            package=PACKAGE,
+            kind="classifier",
+            headline_metrics=("loss",),
+            description="shape classifier of box crops (classifier/step_NNNNN): the detector's backbone start and its rescoring",
         )
     )

@@ -89,7 +89,7 @@ def train_classifier(config, dataset, out_dir: str | Path, device: torch.device,
     ``out_dir``'s last checkpoint) and return (its weights, a summary with the held-out accuracy)."""
     from tqdm import tqdm
 
-    from bongard_detector.training import LAYOUT, PACKAGE
+    from bongard_detector.training import PACKAGE
     from trainer_core.checkpoint import CheckpointManager, load_checkpoint
     from trainer_core.retention import RetentionPolicy
     from trainer_core.training_state import restore_training_state, training_state
@@ -102,14 +102,14 @@ def train_classifier(config, dataset, out_dir: str | Path, device: torch.device,
     steps = config.classifier_steps
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.classifier_learning_rate, weight_decay=config.weight_decay)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config.classifier_learning_rate, total_steps=steps, pct_start=0.15)
-    manager = CheckpointManager(Path(out_dir), package=PACKAGE, layout=LAYOUT, kind="pretraining", name_format="step_{step:05d}",
+    manager = CheckpointManager(Path(out_dir), package=PACKAGE, layout="detector.classifier", kind="classifier", name_format="step_{step:05d}",
                                 retention=RetentionPolicy(keep_last=1))  # fmt: skip
     step = 0
     last = manager.latest()
     if last is not None:
         step = restore_training_state(load_checkpoint(last.path).files, model, optimizer, scheduler)["step"]
-        echo(f"resuming backbone pretraining after step {step} from {last.path}")
-    bar = tqdm(total=steps, initial=step, desc="pretraining backbone on shape crops", unit="step", disable=not progress)
+        echo(f"resuming the shape classifier after step {step} from {last.path}")
+    bar = tqdm(total=steps, initial=step, desc="shape classifier on box crops", unit="step", disable=not progress)
     model.train()
     with manager, bar:  # an interruption still finishes writing the last checkpoint
         while step < steps:
@@ -164,7 +164,7 @@ def rescore(classifier: nn.Module, images: torch.Tensor, outputs: list[dict], cr
     probabilities = classifier(_batch(crops.clamp(0, 1).mul(255).round().to(torch.uint8), False)).softmax(1)
     rescored, start = [], 0
     for out, boxes, index in zip(outputs, unique, inverse, strict=True):
-        p = probabilities[start : start + len(boxes)][index, out["labels"] - 1] if len(boxes) else out["scores"]
+        p = probabilities[start : start + len(boxes)][index, out["labels"] - 1]
         rescored.append({**out, "scores": out["scores"] * p})
         start += len(boxes)
     return rescored
