@@ -295,7 +295,7 @@ def load_trained(path: str | Path, device: torch.device | None = None):
     """The model saved by :func:`train` (weights_only loading through trainer-core)."""
     from trainer_core.checkpoint import load_checkpoint
 
-    files = load_checkpoint(path).files
+    files = load_checkpoint(path, files=["model.pt", "config.json"]).files  # not the classifier: load_classifier reads it
     config = TrainConfig(**files["config.json"])
     model = build_detector(config.professional, config.image_size, config.fpn_channels, config.head_convs)
     model.load_state_dict(files["model.pt"])
