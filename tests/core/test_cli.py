@@ -38,9 +38,22 @@ def _make(tmp_path):
     return tmp_path
 
 
+class FakePackages:
+    """Registers the layouts of the checkpoints `_make` writes, as their packages would."""
+
+    def __init__(self, a_version=1):
+        self.a_version = a_version
+
+    @hookimpl
+    def register_checkpoint_layouts(self, register):
+        register(CheckpointLayout(name="a.train", package="pkg-a", version=self.a_version, headline_metrics=("val_loss",)))
+        register(CheckpointLayout(name="b.best", package="pkg-b"))
+
+
 def test_list_table_json_sort_and_filter(tmp_path, run_core):
     (tmp_path / "runB").mkdir()
     _make(tmp_path)
+    run_core = _with(run_core, FakePackages())
     table = run_core("list-checkpoints", tmp_path)
     assert table.exit_code == 0
     assert "pkg-a" in table.stdout and "pkg-b" in table.stdout and "val_loss=0.3333" in table.stdout
@@ -50,9 +63,31 @@ def test_list_table_json_sort_and_filter(tmp_path, run_core):
     assert [r["step"] for r in only_a] == [3, 2, 1] and all(r["status"] == "ok" for r in only_a)
 
 
+def _with(run_core, plugin):
+    pm = get_plugin_manager(load_entrypoints=False, plugins=[plugin], warn=False)
+    return lambda *args: run_core(*args, pm=pm)
+
+
+def test_listing_says_when_the_plugin_is_missing_or_older(tmp_path, run_core):
+    (tmp_path / "runB").mkdir()
+    _make(tmp_path)
+    statuses = lambda rows: {r["package"]: r["status"] for r in rows}  # noqa: E731
+    missing = json.loads(run_core("list-checkpoints", tmp_path, "--json").stdout)
+    assert statuses(missing) == {"pkg-a": "no-plugin", "pkg-b": "no-plugin"}
+    assert "install pkg-a" in missing[0]["problems"][0] or "install pkg-a" in missing[-1]["problems"][0]
+    table = run_core("list-checkpoints", tmp_path)
+    assert "no-plugin" in table.stdout and table.exit_code == 0
+    # the checkpoints were written at layout v1; an installed plugin at v1 reads them, at v0 it is older
+    assert statuses(json.loads(_with(run_core, FakePackages(a_version=1))("list-checkpoints", tmp_path, "--json").stdout))["pkg-a"] == "ok"
+    older = json.loads(_with(run_core, FakePackages(a_version=0))("list-checkpoints", tmp_path, "--json").stdout)
+    assert statuses(older) == {"pkg-a": "plugin-older", "pkg-b": "ok"}
+    assert any("upgrade" in p for r in older for p in r["problems"])
+
+
 def test_truncated_files_are_corrupt_for_list_and_verify(tmp_path, run_core):
     (tmp_path / "runB").mkdir()
     _make(tmp_path)
+    run_core = _with(run_core, FakePackages())
     victim = tmp_path / "runA" / "checkpoint_step_00000002" / "w.npz"
     victim.write_bytes(victim.read_bytes()[:50])
     rows = {os.path.basename(r["path"]): r for r in json.loads(run_core("list-checkpoints", tmp_path, "--json").stdout)}

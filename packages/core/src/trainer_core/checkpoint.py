@@ -230,17 +230,22 @@ def list_committed(directory: str | os.PathLike, layout: str | None = None) -> l
 def find_resume_point(path: str | os.PathLike, layout: str, checkpoints_subdir: str = "checkpoints") -> tuple[Path, Path]:
     """A checkpoint, or a run directory (meaning its newest checkpoint): (checkpoint, run dir).
 
-    Runs keep their checkpoints in ``<run dir>/<checkpoints_subdir>/``.
+    Runs keep their checkpoints in ``<run dir>/<checkpoints_subdir>/`` (``""``: in the run
+    directory itself).
     """
     path = Path(path).absolute()
-    if (path / checkpoints_subdir).is_dir():
-        found = [c for c in list_committed(path / checkpoints_subdir, layout) if c.status == "ok"]
+    is_checkpoint = (path / mf.MANIFEST_NAME).is_file() or Path(mf.sidecar_path(str(path))).is_file()
+    folder = path / checkpoints_subdir if checkpoints_subdir else path
+    if not is_checkpoint and folder.is_dir():
+        found = [c for c in list_committed(folder, layout) if c.status == "ok"]
         if not found:
-            raise UsageError(f"no committed checkpoint in {path / checkpoints_subdir} to resume from; start a fresh run instead")
+            raise UsageError(f"no committed checkpoint in {folder} to resume from; start a fresh run instead")
         return Path(found[-1].path), path
     if not path.exists():
         raise UsageError(f"cannot resume: {path} does not exist (give a checkpoint or a run directory)")
-    return path, path.parent.parent
+    if not is_checkpoint:
+        raise UsageError(f"cannot resume from {path}: it is no committed checkpoint (no manifest); give a checkpoint or a run directory")
+    return path, (path.parent.parent if checkpoints_subdir else path.parent)
 
 
 # --- loading ------------------------------------------------------------------------------

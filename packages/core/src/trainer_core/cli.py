@@ -95,7 +95,7 @@ def build_cli(pm: TrainerPluginManager | None = None) -> click.Group:
         """
         from trainer_core.discovery import find_checkpoints
 
-        found = find_checkpoints(paths or (".",), obj.registry.layouts, package)
+        found = find_checkpoints(paths or (".",), obj.registry.layouts, package, check_plugins=True)
         obj.warn_problems()
         found.sort(key=_sort_key(sort_field), reverse=reverse)
         if as_json:
@@ -125,9 +125,11 @@ def build_cli(pm: TrainerPluginManager | None = None) -> click.Group:
             echo_json(info.to_json())
             return
         click.echo(f"path:         {info.path}")
+        model = info.extra.get("model") if isinstance(info.extra.get("model"), dict) else {}
         for label, value in (
             ("package", info.package),
-            ("layout", info.layout),
+            ("layout", info.layout if info.layout_version is None else f"{info.layout} v{info.layout_version}"),
+            ("model", f"{model['name']} ({model.get('parameters', 0):,} parameters)" if model.get("name") else None),
             ("kind", info.kind),
             ("epoch", info.epoch),
             ("step", info.step),
@@ -152,7 +154,8 @@ def build_cli(pm: TrainerPluginManager | None = None) -> click.Group:
         if info.extra:
             click.echo("extra:")
             for k, v in info.extra.items():
-                click.echo(f"  {k}: {v}")
+                if k != "model":
+                    click.echo(f"  {k}: {v}")
 
     @cli.command()
     @click.argument("paths", nargs=-1, required=True, type=click.Path())

@@ -25,14 +25,27 @@ def _unfinished(path: str) -> CheckpointInfo:
 
 
 class _Walker:
-    def __init__(self, layouts: Mapping[str, CheckpointLayout]) -> None:
+    def __init__(self, layouts: Mapping[str, CheckpointLayout], check_plugins: bool = False) -> None:
         self.layouts = layouts
+        self.check_plugins = check_plugins
         self.foreign = [layout for layout in layouts.values() if type(layout).recognise is not CheckpointLayout.recognise]
         self.found: list[CheckpointInfo] = []
 
     def add(self, info: CheckpointInfo) -> None:
         layout = self.layouts.get(info.layout)
-        self.found.append(layout.refine(info) if layout is not None else info)
+        if layout is not None:
+            info = layout.refine(info)
+        if not self.check_plugins or info.status != "ok":
+            pass
+        elif layout is None:
+            info.status = "no-plugin"
+            info.problems.append(f"no installed plugin registers layout {info.layout!r}: install {info.package} to load it")
+        elif info.layout_version is not None and info.layout_version > layout.version:
+            info.status = "plugin-older"
+            info.problems.append(
+                f"written with layout {layout.name} v{info.layout_version}; the installed {layout.package} reads up to v{layout.version}: upgrade it"
+            )
+        self.found.append(info)
 
     def claim(self, path: str, is_dir: bool) -> bool:
         for layout in self.foreign:
@@ -82,10 +95,15 @@ class _Walker:
 
 
 def find_checkpoints(
-    paths: Iterable[str | os.PathLike], layouts: Mapping[str, CheckpointLayout], package: str | None = None
+    paths: Iterable[str | os.PathLike], layouts: Mapping[str, CheckpointLayout], package: str | None = None, *, check_plugins: bool = False
 ) -> list[CheckpointInfo]:
-    """Every checkpoint under ``paths`` (files or directories), optionally of one package."""
-    walker = _Walker(layouts)
+    """Every checkpoint under ``paths`` (files or directories), optionally of one package.
+
+    With ``check_plugins`` (what ``core list-checkpoints`` shows), a sound checkpoint whose layout
+    no installed plugin registers is ``no-plugin``, and one written by a newer layout version than
+    the installed plugin's is ``plugin-older``.
+    """
+    walker = _Walker(layouts, check_plugins)
     for raw in paths:
         path = os.path.abspath(raw)
         if os.path.isdir(path):
@@ -100,13 +118,13 @@ def find_checkpoints(
     return found
 
 
-def describe_path(path: str | os.PathLike, layouts: Mapping[str, CheckpointLayout]) -> CheckpointInfo:
+def describe_path(path: str | os.PathLike, layouts: Mapping[str, CheckpointLayout], *, check_plugins: bool = True) -> CheckpointInfo:
     """Describe exactly one checkpoint at ``path`` (for ``core show``)."""
     raw = os.fspath(path)
     path = os.path.abspath(raw)
     if not os.path.exists(path) and not os.path.exists(mf.sidecar_path(path)):
         raise UsageError(f"no such file or directory: {raw}")
-    walker = _Walker(layouts)
+    walker = _Walker(layouts, check_plugins)
     if os.path.isdir(path):
         info = mf.try_describe(path, os.path.join(path, mf.MANIFEST_NAME), path)
         if info is not None:

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
     from trainer_core.config import ConfigSchema
     from trainer_core.layouts import CheckpointInfo, CheckpointLayout
+    from trainer_core.models import ModelSpec
     from trainer_core.run import Run
     from trainer_core.sinks import MetricSinkFactory
     from trainer_core.visuals import VisualizationEvent
@@ -51,6 +52,16 @@ def register_config_schemas(register: Callable[[ConfigSchema], None]) -> None:
 
     A :class:`~trainer_core.config.ConfigSchema` pairs a name with a typed pydantic model (whose
     field defaults are the defaults) and the file formats it reads (``json``, ``yaml``).
+    """
+
+
+@hookspec
+def register_models(register: Callable[[ModelSpec], None]) -> None:
+    """Register the plugin's models by calling ``register(spec)``.
+
+    A :class:`~trainer_core.models.ModelSpec` names the model, its framework, the layouts whose
+    checkpoints it loads and ``load(path)``, which returns the model with its weights; it is what
+    :func:`trainer_core.load_model` calls for a checkpoint of one of those layouts.
     """
 
 

@@ -12,7 +12,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-STATUSES = ("ok", "incomplete", "corrupt")
+STATUSES = ("ok", "incomplete", "corrupt", "no-plugin", "plugin-older")
 
 
 @dataclass
@@ -22,6 +22,7 @@ class CheckpointInfo:
     path: str
     package: str = "?"
     layout: str = "?"
+    layout_version: int | None = None
     kind: str = "?"
     epoch: int | None = None
     step: int | None = None
@@ -52,7 +53,13 @@ _FIELDS = tuple(f.name for f in dataclasses.fields(CheckpointInfo))
 
 
 class CheckpointLayout:
-    """One kind of checkpoint a package writes. Subclass or instantiate with keywords."""
+    """One kind of checkpoint a package writes: the single source of truth for its names.
+
+    Subclass or instantiate with keywords. ``name``, ``package``, ``kind`` and ``version`` go
+    into every manifest written through core's run API; ``checkpoint_dir`` (inside the run
+    directory; ``""`` for the run directory itself), ``name_format`` and ``single_file`` say where
+    and how; ``model`` names the registered model (``register_models``) that loads it.
+    """
 
     name: str = ""
     package: str = ""
@@ -60,6 +67,10 @@ class CheckpointLayout:
     version: int = 1
     headline_metrics: tuple[str, ...] = ()
     description: str = ""
+    checkpoint_dir: str = "checkpoints"
+    name_format: str = "checkpoint_step_{step:08d}"
+    single_file: bool = False
+    model: str | None = None
 
     def __init__(self, **attrs: Any) -> None:
         for key, value in attrs.items():
@@ -82,6 +93,17 @@ class CheckpointLayout:
         if self.headline_metrics and not info.headline:
             info.headline = tuple(self.headline_metrics)
         return info
+
+    def manager_options(self) -> dict[str, Any]:
+        """Keyword arguments of :class:`~trainer_core.checkpoint.CheckpointManager` for this layout."""
+        return dict(
+            package=self.package,
+            layout=self.name,
+            layout_version=self.version,
+            kind=self.kind,
+            name_format=self.name_format,
+            single_file=self.single_file,
+        )
 
     def __repr__(self) -> str:
         return f"<CheckpointLayout {self.name} ({self.package}, {self.kind} v{self.version})>"

@@ -143,6 +143,7 @@ def try_describe(path: str, manifest_path: str, base_dir: str) -> CheckpointInfo
         return info
     info.package = manifest.get("package", "?")
     info.layout = manifest.get("layout", "?")
+    info.layout_version = manifest.get("layout_version")
     info.kind = manifest.get("kind", "?")
     info.epoch = manifest.get("epoch")
     info.step = manifest.get("step")

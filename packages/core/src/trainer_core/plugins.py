@@ -21,6 +21,7 @@ from trainer_core import hookspecs
 if TYPE_CHECKING:
     from trainer_core.config import ConfigSchema
     from trainer_core.layouts import CheckpointLayout
+    from trainer_core.models import ModelSpec
 
 ENTRY_POINT_GROUP = "trainer_core"
 DEFAULT_PLUGINS = (
@@ -98,8 +99,16 @@ class Registry:
         self.problems: list[str] = []
 
     def _collect(self, hook_name: str, kind: str, key: Callable[..., str]) -> dict[str, Any]:
+        """Call ``pm.hook.<hook_name>(register=...)`` once per implementing plugin.
+
+        Each call goes through pluggy's hook caller (so wrappers and tracing apply), restricted to
+        one plugin at a time: every item is attributed to its plugin, and one plugin that raises
+        is reported in ``problems`` without losing the others' registrations.
+        """
         store: dict[str, Any] = {}
-        for impl in getattr(self.pm.hook, hook_name).get_hookimpls():
+        impls = getattr(self.pm.hook, hook_name).get_hookimpls()
+        plugins = [impl.plugin for impl in impls]
+        for impl in impls:
 
             def register(*args: Any, _plugin: str = impl.plugin_name) -> None:
                 name = key(*args)
@@ -109,8 +118,9 @@ class Registry:
                 store[name] = args[-1]
                 self.owners[(kind, name)] = _plugin
 
+            caller = self.pm.subset_hook_caller(hook_name, remove_plugins=[p for p in plugins if p is not impl.plugin])
             try:
-                impl.function(register)
+                caller(register=register)
             except Exception as exc:  # noqa: BLE001 - one broken plugin must not break the others
                 self.problems.append(f"plugin {impl.plugin_name} failed in {hook_name}: {exc}")
         return store
@@ -124,11 +134,15 @@ class Registry:
         return self._collect("register_config_schemas", "schema", lambda schema: schema.name)
 
     @cached_property
+    def models(self) -> dict[str, ModelSpec]:
+        return self._collect("register_models", "model", lambda spec: spec.name)
+
+    @cached_property
     def sinks(self) -> dict[str, Callable[..., Any]]:
         return self._collect("register_metric_sinks", "sink", lambda name, factory: name)
 
     def collect_all(self) -> Registry:
-        self.layouts, self.schemas, self.sinks  # noqa: B018 - collect every kind now
+        self.layouts, self.schemas, self.models, self.sinks  # noqa: B018 - collect every kind now
         return self
 
 

@@ -95,3 +95,66 @@ def epoch_permutation(num_items: int, epoch: int, seed: int) -> Any:
 
     generator = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
     return torch.randperm(num_items, generator=generator)
+
+
+class TorchState:
+    """The state adapter of torch trainers: model, optimizer, scheduler, RNGs and extra generators.
+
+    Core's torch training-state format. In a directory checkpoint: ``model.safetensors`` (weights)
+    and ``trainer_state.pt`` (optimizer, scheduler, RNGs, position). In a single-file checkpoint
+    (``<name>.pt``): one dict with ``model_state_dict``, ``optimizer_state_dict``,
+    ``scheduler_state_dict`` and ``trainer_state`` (RNGs, position) beside the trainer's own keys.
+    Both read back with ``torch.load(weights_only=True)`` / safetensors.
+    """
+
+    framework = "torch"
+
+    def __init__(self, model: Any, optimizer: Any = None, scheduler: Any = None, *, generators: dict[str, Any] | None = None) -> None:
+        self.model, self.optimizer, self.scheduler = model, optimizer, scheduler
+        self.generators = dict(generators or {})
+
+    def _trainer_state(self, position: dict[str, Any]) -> dict[str, Any]:
+        rng = capture_rng_state()
+        if self.generators:
+            rng["generators"] = {name: g.get_state() for name, g in self.generators.items()}
+        return {"rng": rng, "position": dict(position)}
+
+    def files(self, position: dict[str, Any], *, single_file: str | None = None, payload: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The checkpoint's files for this state at ``position``."""
+        optimizer = self.optimizer.state_dict() if self.optimizer is not None else None
+        scheduler = self.scheduler.state_dict() if self.scheduler is not None else None
+        if single_file is not None:
+            return {
+                single_file: {
+                    **(payload or {}),
+                    "model_state_dict": self.model.state_dict(),
+                    "optimizer_state_dict": optimizer,
+                    "scheduler_state_dict": scheduler,
+                    "trainer_state": self._trainer_state(position),
+                }
+            }
+        state = {"optimizer": optimizer, "scheduler": scheduler, **self._trainer_state(position)}
+        return {MODEL_FILE: self.model.state_dict(), STATE_FILE: state}
+
+    def restore(self, files: dict[str, Any]) -> dict[str, Any]:
+        """Load everything back from a loaded checkpoint's files; returns the saved position."""
+        if MODEL_FILE in files:
+            weights, state = files[MODEL_FILE], files[STATE_FILE]
+            optimizer, scheduler = state.get("optimizer"), state.get("scheduler")
+        else:
+            ((_, single),) = files.items()
+            weights, state = single["model_state_dict"], single["trainer_state"]
+            optimizer, scheduler = single.get("optimizer_state_dict"), single.get("scheduler_state_dict")
+        self.model.load_state_dict(weights)
+        if self.optimizer is not None and optimizer is not None:
+            self.optimizer.load_state_dict(optimizer)
+        if self.scheduler is not None and scheduler is not None:
+            self.scheduler.load_state_dict(scheduler)
+        restore_rng_state(state["rng"])
+        for name, saved in (state["rng"].get("generators") or {}).items():
+            if name in self.generators:
+                self.generators[name].set_state(saved)
+        return dict(state.get("position") or {})
+
+    def parameter_count(self) -> int:
+        return int(sum(p.numel() for p in self.model.parameters()))

@@ -4,21 +4,26 @@ from __future__ import annotations
 
 import click
 
+from trainer_core.example.layout import LAYOUT
 from trainer_core.hookspecs import hookimpl
-from trainer_core.layouts import CheckpointLayout
 
 
 @hookimpl
 def register_checkpoint_layouts(register):
-    register(
-        CheckpointLayout(
-            name="core.example",
-            package="trainer-core",
-            kind="training",
-            headline_metrics=("val_loss", "val_acc"),
-            description="full training state of the example trainer (model.safetensors + trainer_state.pt)",
-        )
-    )
+    register(LAYOUT)
+
+
+@hookimpl
+def register_models(register):
+    from trainer_core.models import ModelSpec
+
+    def load(path):
+        from trainer_core.example.model import load_trained
+
+        return load_trained(path)
+
+    register(ModelSpec(name=LAYOUT.model, package=LAYOUT.package, framework="torch", layouts=(LAYOUT.name,), load=load,
+                       description="example spiral classifier (2-layer MLP)"))  # fmt: skip
 
 
 @hookimpl
@@ -69,7 +74,7 @@ def register_commands(cli):
 
         flags = {"epochs": epochs, "batch_size": batch_size, "learning_rate": learning_rate, "seed": seed}
         if resume is not None and config_path is None:
-            checkpoint, run_dir = find_resume_point(resume, "core.example")
+            checkpoint, run_dir = find_resume_point(resume, LAYOUT.name, LAYOUT.checkpoint_dir)
             # the config the checkpoint was trained with (JSON inside it), else the run's resolved config
             for candidate in (checkpoint / "config.json", run_dir / "config.yaml"):
                 if candidate.is_file():

@@ -1,0 +1,86 @@
+"""trainer-core's public API: everything a package author uses, importable from ``trainer_core``.
+
+Plugins import only from here (a test enforces it). Names load on first use, so importing
+``trainer_core`` stays light (no torch, no jax, no pydantic until asked for).
+
+- Running a trainer: :class:`TrainingRun`, :class:`TorchState`, :class:`JaxState`,
+  :class:`RetentionPolicy`, :func:`epoch_permutation`, :func:`seed_everything`,
+  :func:`commit_checkpoint`.
+- Registering through the hooks: :data:`hookimpl`, :class:`CheckpointLayout`,
+  :class:`CheckpointInfo`, :class:`ModelSpec`, :class:`ConfigSchema`, :class:`TrainerConfig`.
+- Reading checkpoints: :func:`load_checkpoint`, :func:`load_model`, :func:`verify_checkpoint`,
+  :func:`list_committed`, :func:`find_checkpoints`.
+- Configs and errors: :func:`load_config`, :func:`config_hash`, :class:`UsageError`,
+  :class:`ConfigError`, :class:`CheckpointError`, :class:`CorruptCheckpointError`.
+- Pipelines and pictures: :class:`StageCache`, :class:`VisualizationEvent`, :class:`SplitData`.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    # running a trainer
+    "TrainingRun": "trainer_core.training_run",
+    "StateAdapter": "trainer_core.training_run",
+    "commit_checkpoint": "trainer_core.training_run",
+    "seed_everything": "trainer_core.training_run",
+    "TorchState": "trainer_core.training_state",
+    "epoch_permutation": "trainer_core.training_state",
+    "capture_rng_state": "trainer_core.training_state",
+    "restore_rng_state": "trainer_core.training_state",
+    "JaxState": "trainer_core.jax_state",
+    "RetentionPolicy": "trainer_core.retention",
+    "Run": "trainer_core.run",
+    # registering through the hooks
+    "hookimpl": "trainer_core.hookspecs",
+    "CheckpointLayout": "trainer_core.layouts",
+    "CheckpointInfo": "trainer_core.layouts",
+    "ModelSpec": "trainer_core.models",
+    "parameter_count": "trainer_core.models",
+    "ConfigSchema": "trainer_core.config",
+    "TrainerConfig": "trainer_core.config",
+    # reading checkpoints
+    "load_checkpoint": "trainer_core.checkpoint",
+    "verify_checkpoint": "trainer_core.checkpoint",
+    "list_committed": "trainer_core.checkpoint",
+    "find_resume_point": "trainer_core.checkpoint",
+    "LoadedCheckpoint": "trainer_core.checkpoint",
+    "load_model": "trainer_core.models",
+    "find_checkpoints": "trainer_core.discovery",
+    "get_plugin_manager": "trainer_core.plugins",
+    "collect_registry": "trainer_core.plugins",
+    # configs and errors
+    "load_config": "trainer_core.config",
+    "config_hash": "trainer_core.config",
+    "write_resolved_config": "trainer_core.config",
+    "UsageError": "trainer_core.errors",
+    "ConfigError": "trainer_core.errors",
+    "CheckpointError": "trainer_core.errors",
+    "CorruptCheckpointError": "trainer_core.errors",
+    # files, pipelines, pictures
+    "atomic_write_bytes": "trainer_core.atomic",
+    "atomic_write_json": "trainer_core.atomic",
+    "bytes_of": "trainer_core.serialization",
+    "load_file": "trainer_core.serialization",
+    "StageCache": "trainer_core.stages",
+    "VisualizationEvent": "trainer_core.visuals",
+    "SplitData": "trainer_core.visuals",
+    "allocate_run_dir": "trainer_core.rundirs",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'trainer_core' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__

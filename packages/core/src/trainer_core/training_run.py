@@ -1,0 +1,275 @@
+"""The run object every trainer runs through: directory, seeding, checkpoints, metrics, hooks.
+
+A trainer builds its model, then opens a :class:`TrainingRun` with its validated config, the
+layout object its plugin registers and a state adapter
+(:class:`~trainer_core.training_state.TorchState`, :class:`~trainer_core.jax_state.JaxState`
+or its own), and trains inside ``with run:``::
+
+    run = TrainingRun(config, layout=LAYOUT, state=TorchState(model, optimizer), run_dir=out, resume=resume)
+    with run:
+        step = run.position.get("step", 0)
+        for ...:
+            run.log({"loss": loss}, step=step, epoch=epoch)
+        run.save(step=step, epoch=epoch, metrics=val, position={"step": step, "epoch": epoch})
+
+The run guarantees, for every package alike: the run directory exists (fresh, or the one the
+resumed checkpoint belongs to); seeds are set; the checkpoint manager follows the layout
+(package, kind, version, folder, names) with the config hash and the model's name and parameter
+count in every manifest; a resume refuses another config, restores the full state, protects its
+source from retention and drops metrics logged after it; ``metrics.jsonl`` plus every registered
+sink (TensorBoard when installed) receive each record; ``on_resume``, ``on_train_start``,
+``before_save``/``after_save``, ``visualize_epoch_end``/``visualize_checkpoint``,
+``on_train_error`` and ``on_train_end`` fire at their moment; and an exception still closes the
+writer and the sinks.
+"""
+
+from __future__ import annotations
+
+import random
+import sys
+from collections.abc import Mapping
+from concurrent.futures import Future
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from trainer_core.checkpoint import CheckpointManager, find_resume_point, load_checkpoint
+from trainer_core.config import config_hash, write_resolved_config
+from trainer_core.errors import UsageError
+from trainer_core.layouts import CheckpointInfo, CheckpointLayout
+from trainer_core.metrics import MetricsLogger, build_sinks
+from trainer_core.retention import RetentionPolicy
+from trainer_core.run import Run
+from trainer_core.visuals import VisualizationEvent
+
+CONFIG_FILE = "config.json"
+
+
+class StateAdapter(Protocol):
+    """What a run needs from a trainer's state: its files at a position, and the way back."""
+
+    framework: str
+
+    def files(self, position: dict[str, Any], *, single_file: str | None = None, payload: dict[str, Any] | None = None) -> dict[str, Any]: ...
+
+    def restore(self, files: dict[str, Any]) -> dict[str, Any]: ...
+
+    def parameter_count(self) -> int: ...
+
+
+def seed_everything(seed: int) -> None:
+    """Seed python, numpy's global generator and (if loaded) torch."""
+    random.seed(seed)
+    np.random.seed(seed)
+    if "torch" in sys.modules:
+        sys.modules["torch"].manual_seed(seed)
+
+
+class TrainingRun:
+    """One training run of any package (see the module docstring).
+
+    ``run_dir`` is written exactly (a fresh run); ``resume`` is a checkpoint or a run directory
+    (its newest committed checkpoint) and implies the run directory. ``state`` may be None for a
+    trainer that saves only its own ``files``. ``sink_options`` are keyword arguments per sink
+    name (e.g. ``{"console": {...}}``); ``disabled_sinks`` are skipped. ``seed`` defaults to
+    ``config.seed`` when the config has one.
+    """
+
+    def __init__(
+        self,
+        config: Any,
+        *,
+        layout: CheckpointLayout,
+        state: StateAdapter | None = None,
+        run_dir: str | Path | None = None,
+        resume: str | Path | None = None,
+        pm: Any = None,
+        retention: RetentionPolicy | None = None,
+        async_save: bool = False,
+        sink_options: Mapping[str, Mapping[str, Any]] | None = None,
+        disabled_sinks: tuple[str, ...] = (),
+        seed: int | None = None,
+        trust_pickle: bool = False,
+        write_config: bool = True,
+    ) -> None:
+        from trainer_core.plugins import collect_registry, get_plugin_manager
+
+        self.pm = pm if pm is not None else get_plugin_manager(warn=False)
+        self.registry = collect_registry(self.pm)
+        self.layout, self.state, self.config = layout, state, config
+        checkpoint = None
+        if resume is not None:
+            checkpoint, run_dir = find_resume_point(resume, layout.name, layout.checkpoint_dir)
+        if run_dir is None:
+            raise UsageError("give an output directory (--output) or a run to resume (--resume)")
+        self.run_dir = Path(run_dir).absolute()
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.config_hash = config_hash(config) if config is not None else None
+        self.info = Run(
+            run_dir=self.run_dir,
+            package=layout.package,
+            config=config,
+            config_hash=self.config_hash,
+            resumed_from=str(checkpoint) if checkpoint else None,
+        )
+        seed = seed if seed is not None else getattr(config, "seed", None)
+        if seed is not None:
+            seed_everything(int(seed))
+        self.manager = CheckpointManager(
+            self.run_dir / layout.checkpoint_dir if layout.checkpoint_dir else self.run_dir,
+            retention=retention,
+            async_save=async_save,
+            hooks=self.pm.hook,
+            run=self.info,
+            **layout.manager_options(),
+        )
+        self.status = "completed"
+        self.position: dict[str, Any] = {}
+        self.resumed: CheckpointInfo | None = None
+        self.loaded_files: dict[str, Any] = {}
+        if checkpoint is not None:
+            self._restore(checkpoint, trust_pickle)
+        if write_config and config is not None:
+            write_resolved_config(config, self.run_dir)
+        self.logger = MetricsLogger(self.run_dir, build_sinks(self.registry.sinks, self.run_dir, sink_options, disabled_sinks))
+        if self.resumed is not None:
+            self.logger.resume(int(self.resumed.step or 0))
+            self.pm.hook.on_resume(run=self.info, checkpoint=self.resumed)
+        self._entered = False
+
+    # --- resume ---------------------------------------------------------------------------
+    def _restore(self, checkpoint: Path, trust_pickle: bool) -> None:
+        loaded = load_checkpoint(checkpoint, trust_pickle=trust_pickle, framework="numpy" if self._framework() == "jax" else "pt")
+        if loaded.info.layout != self.layout.name:
+            raise UsageError(f"{checkpoint} is a {loaded.info.layout} checkpoint, not {self.layout.name}; give one of this trainer's checkpoints")
+        if loaded.info.config_hash != self.config_hash:
+            raise UsageError(
+                f"{checkpoint} was trained with another config (hash {str(loaded.info.config_hash)[:12]} vs {str(self.config_hash)[:12]}); "
+                "resume with the same config, or start a new run"
+            )
+        if self.state is not None:
+            self.position = self.state.restore(loaded.files)
+        self.loaded_files = loaded.files
+        self.resumed = loaded.info
+        self.manager.protect(checkpoint)
+
+    def _framework(self) -> str:
+        return getattr(self.state, "framework", "torch")
+
+    @property
+    def resumed_from(self) -> str | None:
+        return self.info.resumed_from
+
+    # --- lifecycle ------------------------------------------------------------------------
+    def __enter__(self) -> TrainingRun:
+        self._entered = True
+        self.pm.hook.on_train_start(run=self.info)
+        return self
+
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
+        if exc is not None:
+            self.status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+            self.pm.hook.on_train_error(run=self.info, error=exc)
+        try:
+            self.manager.close()
+        finally:
+            self.logger.close()
+            self.pm.hook.on_train_end(run=self.info, status=self.status)
+
+    # --- metrics --------------------------------------------------------------------------
+    def log(self, values: Mapping[str, Any], *, step: int, epoch: int | None = None, split: str = "train") -> dict[str, Any]:
+        """One record to ``metrics.jsonl`` and every sink."""
+        return self.logger.log(values, step=step, epoch=epoch, split=split)
+
+    # --- checkpoints ----------------------------------------------------------------------
+    def save(
+        self,
+        *,
+        step: int,
+        epoch: int | None = None,
+        metrics: Mapping[str, Any] | None = None,
+        position: Mapping[str, Any] | None = None,
+        files: Mapping[str, Any] | None = None,
+        payload: Mapping[str, Any] | None = None,
+        name: str | None = None,
+        extra: Mapping[str, Any] | None = None,
+        visualization: VisualizationEvent | None = None,
+    ) -> CheckpointInfo | Future:
+        """Commit a checkpoint of the run's state at ``position`` (default: step and epoch).
+
+        ``files`` are more files of a directory checkpoint; ``payload`` more keys of a single-file
+        one. The resolved config goes in (``config.json``, or the ``config`` key), and the
+        manifest records the config hash, the model's name and its parameter count. With
+        ``visualization``, ``visualize_checkpoint`` fires once the checkpoint is committed.
+        """
+        layout = self.layout
+        name = name or layout.name_format.format(step=step, epoch=epoch if epoch is not None else 0)
+        position = dict(position) if position is not None else {"step": int(step), "epoch": epoch}
+        config_json = self.config.model_dump(mode="json") if hasattr(self.config, "model_dump") else None
+        state_files: dict[str, Any] = {}
+        if layout.single_file:
+            single = {**({"config": config_json} if config_json is not None else {}), **(payload or {})}
+            if self.state is not None:
+                state_files = self.state.files(position, single_file=name, payload=single)
+            else:
+                state_files = {name: single}
+        else:
+            if self.state is not None:
+                state_files = self.state.files(position)
+            if config_json is not None:
+                state_files[CONFIG_FILE] = config_json
+            state_files.update(files or {})
+        recorded = dict(extra or {})
+        if self.state is not None:
+            recorded.setdefault("model", {"name": layout.model or layout.name, "parameters": self.state.parameter_count()})
+        result = self.manager.save(state_files, step=step, epoch=epoch, metrics=metrics, config_hash=self.config_hash, name=name, extra=recorded)
+        if visualization is not None and self.pm.hook.visualize_checkpoint.get_hookimpls():
+            notify = lambda info: self.pm.hook.visualize_checkpoint(event=visualization, checkpoint=info)  # noqa: E731
+            if isinstance(result, Future):
+                result.add_done_callback(lambda f: f.exception() is None and notify(f.result()))
+            else:
+                notify(result)
+        return result
+
+    def wait(self) -> None:
+        """Block until the save in flight is committed (asynchronous saving)."""
+        self.manager.wait()
+
+    def checkpoints(self) -> list[CheckpointInfo]:
+        return self.manager.checkpoints()
+
+    def latest(self) -> CheckpointInfo | None:
+        return self.manager.latest()
+
+    # --- visualization --------------------------------------------------------------------
+    @property
+    def wants_visuals(self) -> bool:
+        """True when a plugin draws epoch-end or checkpoint pictures (build the event only then)."""
+        hook = self.pm.hook
+        return bool(hook.visualize_epoch_end.get_hookimpls() or hook.visualize_checkpoint.get_hookimpls())
+
+    def visualize_epoch_end(self, event: VisualizationEvent) -> None:
+        self.pm.hook.visualize_epoch_end(event=event)
+
+
+def commit_checkpoint(
+    layout: CheckpointLayout,
+    directory: str | Path,
+    state: Mapping[str, Any],
+    *,
+    step: int,
+    epoch: int | None = None,
+    metrics: Mapping[str, Any] | None = None,
+    name: str | None = None,
+    config_hash: str | None = None,
+    extra: Mapping[str, Any] | None = None,
+    pm: Any = None,
+) -> CheckpointInfo:
+    """One checkpoint outside a training loop (an exported encoder, a final model), committed
+    with the same protocol, layout fields and save hooks as a run's."""
+    from trainer_core.plugins import get_plugin_manager
+
+    pm = pm if pm is not None else get_plugin_manager(warn=False)
+    with CheckpointManager(directory, hooks=pm.hook, **layout.manager_options()) as manager:
+        return manager.save(state, step=step, epoch=epoch, metrics=metrics, config_hash=config_hash, name=name, extra=extra)
