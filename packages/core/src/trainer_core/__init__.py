@@ -68,6 +68,13 @@ _EXPORTS = {
     "VisualizationEvent": "trainer_core.visuals",
     "SplitData": "trainer_core.visuals",
     "allocate_run_dir": "trainer_core.rundirs",
+    "timestamped_run_dir": "trainer_core.rundirs",
+    # command-line helpers shared by every package's CLI
+    "TrainerGroup": "trainer_core.cli_support",
+    "echo_json": "trainer_core.cli_support",
+    "format_value": "trainer_core.cli_support",
+    "render_table": "trainer_core.cli_support",
+    "human_size": "trainer_core.cli_support",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from trainer_core.errors import UsageError
+from trainer_core import UsageError
 from vizwatch.runs import FRAME
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from trainer_core.cli_support import TrainerGroup, echo_json, format_value, render_table
+from trainer_core import TrainerGroup, echo_json, format_value, render_table
 
 
 @click.group(cls=TrainerGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -73,11 +73,9 @@ def train(
     as_json,
 ):
     """Train the imbalanced classifier (the seed's main.py) with core checkpoints and metrics."""
-    from trainer_core.checkpoint import find_resume_point
-    from trainer_core.config import load_config
-    from trainer_core.plugins import get_plugin_manager
-    from trainer_core.rundirs import allocate_run_dir
+    from trainer_core import allocate_run_dir, find_resume_point, get_plugin_manager, load_config
     from vizwatch.trainer.config import VizwatchConfig
+    from vizwatch.trainer.layout import LAYOUT
 
     flags = {
         "dataset": dataset,
@@ -95,7 +93,7 @@ def train(
         "seed": seed,
     }
     if resume is not None and config_path is None:
-        checkpoint, _ = find_resume_point(resume, "vizwatch.classifier")
+        checkpoint, _ = find_resume_point(resume, LAYOUT.name, LAYOUT.checkpoint_dir)
         if (checkpoint / "config.json").is_file():
             config_path = checkpoint / "config.json"
     config = load_config(VizwatchConfig, config_path, flags, overrides)

@@ -14,8 +14,8 @@ import json
 import os
 import re
 
-from trainer_core.hookspecs import hookimpl
-from trainer_core.layouts import CheckpointInfo, CheckpointLayout
+from trainer_core import CheckpointInfo, CheckpointLayout, hookimpl
+from vizwatch.trainer.layout import LAYOUT as CLASSIFIER_LAYOUT
 
 PACKAGE = "vizwatch"
 _WATCHERS: dict[str, object] = {}
@@ -64,20 +64,25 @@ class VisualizationRunLayout(CheckpointLayout):
 @hookimpl
 def register_checkpoint_layouts(register):
     register(VisualizationRunLayout())
-    register(
-        CheckpointLayout(
-            name="vizwatch.classifier",
-            package=PACKAGE,
-            kind="training",
-            headline_metrics=("val_acc", "val_balanced_acc"),
-            description="vizwatch train: imbalanced classifier (model.safetensors + trainer_state.pt + config.json)",
-        )
-    )
+    register(CLASSIFIER_LAYOUT)
+
+
+@hookimpl
+def register_models(register):
+    from trainer_core import ModelSpec
+
+    def load(path):
+        from vizwatch.trainer.model import load_trained
+
+        return load_trained(path)
+
+    register(ModelSpec(name=CLASSIFIER_LAYOUT.model, package=PACKAGE, framework="torch", layouts=(CLASSIFIER_LAYOUT.name,), load=load,
+                       description="MLP classifier with the latent layer vizwatch draws"))  # fmt: skip
 
 
 @hookimpl
 def register_config_schemas(register):
-    from trainer_core.config import ConfigSchema
+    from trainer_core import ConfigSchema
     from vizwatch.trainer.config import VizwatchConfig
 
     register(ConfigSchema(name="vizwatch.train", model=VizwatchConfig, description="vizwatch train: imbalanced classifier"))

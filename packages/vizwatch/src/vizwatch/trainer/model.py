@@ -37,3 +37,18 @@ def focal_loss(logits: torch.Tensor, targets: torch.Tensor, gamma: float = 2.0) 
     if gamma == 0:
         return -log_p.mean()
     return (-(1 - log_p.exp()).pow(gamma) * log_p).mean()
+
+
+def load_trained(path: str) -> Classifier:
+    """The classifier of a ``vizwatch.classifier`` checkpoint with its weights, in eval mode."""
+    from trainer_core import load_checkpoint
+    from vizwatch.trainer.config import VizwatchConfig
+
+    loaded = load_checkpoint(path, files=["model.safetensors", "config.json"])
+    config = VizwatchConfig(**loaded["config.json"])
+    weights = loaded["model.safetensors"]  # input and class counts come from the weights: no dataset is read
+    features = weights["encoder.0.weight"].shape[1]
+    classes = weights["head.weight"].shape[0]
+    model = Classifier(features, classes, config.hidden_size, config.latent_size, config.dropout)
+    model.load_state_dict(weights)
+    return model.eval()

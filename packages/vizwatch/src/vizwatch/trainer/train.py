@@ -9,22 +9,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from trainer_core.checkpoint import CheckpointManager
-from trainer_core.config import write_resolved_config
-from trainer_core.metrics import MetricsLogger, build_sinks
-from trainer_core.plugins import collect_registry, get_plugin_manager
-from trainer_core.retention import RetentionPolicy
-from trainer_core.session import open_run, restore_run, run_lifecycle, seed_everything
-from trainer_core.training_state import epoch_permutation, training_state
-from trainer_core.visuals import SplitData, VisualizationEvent
+from trainer_core import RetentionPolicy, SplitData, TorchState, TrainingRun, VisualizationEvent, epoch_permutation
 from vizwatch.trainer.config import VizwatchConfig
 from vizwatch.trainer.data import load_dataset
+from vizwatch.trainer.layout import LAYOUT
 from vizwatch.trainer.model import Classifier, focal_loss
 from vizwatch.trainer.sampling import oversample, split
 
-PACKAGE = "vizwatch"
-LAYOUT = "vizwatch.classifier"
-CONFIG_FILE = "config.json"
 
 
 def evaluate(model: Classifier, x: torch.Tensor, y: torch.Tensor, gamma: float) -> tuple[dict[str, float], np.ndarray]:
@@ -54,11 +45,7 @@ def train(
     progress: bool | None = None,
 ) -> dict[str, Any]:
     """Train (or resume) the classifier; returns a summary with the final metrics."""
-    pm = pm if pm is not None else get_plugin_manager()
-    registry = collect_registry(pm)
-    run = open_run(config, package=PACKAGE, layout=LAYOUT, run_dir=run_dir, resume=resume)
-    run_dir, chash = run.run_dir, run.config_hash
-    seed_everything(config.seed)
+    torch.manual_seed(config.seed)
     data = load_dataset(config.dataset, config.classes, config.samples, config.seed)
     train_idx, val_idx = split(data.y, config.val_fraction, config.seed)
     fit_idx = oversample(train_idx, data.y, config.oversample_target, config.seed)
@@ -71,26 +58,17 @@ def train(
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.epochs)
     steps_per_epoch = math.ceil(len(fit_idx) / config.batch_size)
-    manager = CheckpointManager(
-        run_dir / "checkpoints",
-        package=PACKAGE,
+    run = TrainingRun(
+        config,
         layout=LAYOUT,
-        kind="training",
-        name_format="checkpoint_epoch_{epoch:04d}",
+        state=TorchState(model, optimizer, scheduler),
+        run_dir=run_dir,
+        resume=resume,
+        pm=pm,
         retention=RetentionPolicy(keep_last=config.keep_last, keep_best=1, metric="val_balanced_acc", mode="max"),
-        hooks=pm.hook,
-        run=run,
+        sink_options={"console": dict(total_steps=steps_per_epoch * config.epochs, unit="epoch", total=config.epochs, progress=progress)},
     )
-    epoch, step = 0, 0
-    if run.resumed_from:
-        position, resumed = restore_run(run, model, optimizer, scheduler, manager=manager)
-        epoch, step = position["epoch"], position["step"]
-    write_resolved_config(config, run_dir)
-    console = dict(total_steps=steps_per_epoch * config.epochs, unit="epoch", total=config.epochs, progress=progress, initial_step=step)
-    logger = MetricsLogger(run_dir, build_sinks(registry.sinks, run_dir, {"console": console}))
-    if run.resumed_from:
-        logger.resume(step)
-        pm.hook.on_resume(run=run, checkpoint=resumed)
+    epoch, step = run.position.get("epoch", 0), run.position.get("step", 0)
     options = {
         "enabled": config.visualize_training,
         "method": config.viz_method,
@@ -99,7 +77,7 @@ def train(
         "worker": config.viz_worker,
         "seed": config.seed,
     }
-    wants_visuals = config.visualize_training and bool(pm.hook.visualize_epoch_end.get_hookimpls())
+    wants_visuals = config.visualize_training and run.wants_visuals
 
     def latent_splits() -> dict[str, SplitData]:
         model.eval()
@@ -112,7 +90,7 @@ def train(
         return out
 
     metrics: dict = {}
-    with run_lifecycle(pm, run, manager, logger) as lifecycle:
+    with run:
         model.train()
         while epoch < config.epochs:
             order = epoch_permutation(len(fit_idx), epoch, config.seed)
@@ -131,35 +109,26 @@ def train(
             epoch += 1
             val_metrics, _ = evaluate(model, x_val, y_val, config.focal_gamma)
             metrics = {"train_loss": total_loss / len(fit_idx), "train_acc": correct / len(fit_idx), **val_metrics}
-            logger.log(metrics, step=step, epoch=epoch, split="val")
-            manager.save(
-                {
-                    **training_state(model, optimizer, scheduler, position={"epoch": epoch, "batch": 0, "step": step}),
-                    CONFIG_FILE: config.model_dump(mode="json"),
-                },
-                step=step,
-                epoch=epoch,
-                metrics=metrics,
-                config_hash=chash,
-            )
+            run.log(metrics, step=step, epoch=epoch, split="val")
+            run.save(step=step, epoch=epoch, metrics=metrics, position={"epoch": epoch, "batch": 0, "step": step})
             if wants_visuals:
-                pm.hook.visualize_epoch_end(
-                    event=VisualizationEvent(
-                        run_dir=run_dir,
+                run.visualize_epoch_end(
+                    VisualizationEvent(
+                        run_dir=run.run_dir,
                         epoch=epoch,
                         step=step,
                         metrics=metrics,
                         class_names=data.class_names,
                         total_epochs=config.epochs,
-                        package=PACKAGE,
+                        package=LAYOUT.package,
                         options=options,
                         splits_factory=latent_splits,
                     )
                 )
-    best = max(manager.checkpoints(), key=lambda c: c.metrics.get("val_balanced_acc", -1), default=None)
+    best = max(run.checkpoints(), key=lambda c: c.metrics.get("val_balanced_acc", -1), default=None)
     return {
-        "status": lifecycle.value,
-        "run_dir": str(run_dir),
+        "status": run.status,
+        "run_dir": str(run.run_dir),
         "epoch": epoch,
         "step": step,
         "metrics": metrics,
