@@ -12,8 +12,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from trainer_core import atomic_write_bytes, atomic_write_json
-from trainer_core import allocate_run_dir
+from trainer_core import allocate_run_dir, atomic_write_bytes, atomic_write_json
 
 DEFAULT_ROOT = "training_feature_visualizations"
 METADATA = "run_metadata.json"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from trainer_core.cli_support import TrainerGroup, echo_json
+from trainer_core import TrainerGroup, echo_json
 
 
 @click.group(cls=TrainerGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -30,7 +30,7 @@ def generate_dataset(samples, output, seed, force, progress, as_json):
     from pathlib import Path
 
     from spinlock_vqvae.dataset import FeatureDataset, generate
-    from trainer_core.errors import UsageError
+    from trainer_core import UsageError
 
     if Path(output).exists() and not force:
         raise UsageError(f"{output} already exists; choose another --output or pass --force to replace it")
@@ -93,7 +93,7 @@ def train_vqvae(
     normalization_stats.npz, training_history.json and config.yaml, atomically.
     """
     from spinlock_vqvae.config import VQVAEConfig
-    from trainer_core.config import load_config
+    from trainer_core import load_config
 
     flags = {"input": input_path, "output_dir": output, "epochs": epochs, "batch_size": batch_size, "learning_rate": learning_rate}
     config = load_config(VQVAEConfig, config_path, flags, overrides)
@@ -160,7 +160,7 @@ def encode_to_tokens(dataset, vqvae_model, output, batch_size, force, progress, 
 
 
 def _require_plotter() -> None:
-    from trainer_core.plugins import get_plugin_manager
+    from trainer_core import get_plugin_manager
 
     if not get_plugin_manager().hook.visualize_epoch_end.get_hookimpls():
         raise click.UsageError("--visualize-training needs a plotter plugin: pip install vizwatch (or -e packages/vizwatch)")

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from trainer_core.errors import UsageError
+from trainer_core import UsageError
 
 FEATURES = "features"
 NAMES = "feature_names"

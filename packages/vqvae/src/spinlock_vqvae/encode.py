@@ -14,8 +14,7 @@ import torch
 from spinlock_vqvae.dataset import DatasetError, FeatureDataset
 from spinlock_vqvae.model import CategoricalVQVAE
 from spinlock_vqvae.tokenizer import Tokenizer
-from trainer_core.checkpoint import load_checkpoint
-from trainer_core.errors import UsageError
+from trainer_core import UsageError, load_checkpoint
 
 
 class TrainedModel:

@@ -6,20 +6,25 @@ checkpoint with a sidecar manifest.
 
 from __future__ import annotations
 
-from trainer_core.hookspecs import hookimpl
-from trainer_core.layouts import CheckpointLayout
+from spinlock_vqvae.layout import LAYOUT
+from trainer_core import hookimpl
 
-PACKAGE = "spinlock-vqvae"
+PACKAGE = LAYOUT.package
 
 
 @hookimpl
 def register_checkpoint_layouts(register):
-    register(
-        CheckpointLayout(
-            name="vqvae.training",
-            package=PACKAGE,
-            kind="training",
-            headline_metrics=("val_loss", "composite_metric"),
-            description="best_model.pt / last_model.pt of a train-vqvae output directory",
-        )
-    )
+    register(LAYOUT)
+
+
+@hookimpl
+def register_models(register):
+    from trainer_core import ModelSpec
+
+    def load(path):
+        from spinlock_vqvae.encode import TrainedModel
+
+        return TrainedModel(path).model
+
+    register(ModelSpec(name=LAYOUT.model, package=PACKAGE, framework="torch", layouts=(LAYOUT.name,), load=load,
+                       description="categorical hierarchical VQ-VAE (one 3-level residual quantiser per feature category)"))  # fmt: skip

@@ -14,21 +14,19 @@ from torch.nn import functional as F
 from spinlock_vqvae.categories import Categories, discover, normalization_stats
 from spinlock_vqvae.config import VQVAEConfig
 from spinlock_vqvae.dataset import FeatureDataset
+from spinlock_vqvae.layout import BEST, LAST, LAYOUT
 from spinlock_vqvae.model import CategoricalVQVAE, codebook_sizes, orthogonality, parse_ratios, topographic_loss
-from trainer_core.atomic import atomic_write_bytes, atomic_write_json
-from trainer_core.checkpoint import CheckpointManager, load_checkpoint
-from trainer_core.config import config_hash, write_resolved_config
-from trainer_core.errors import UsageError
-from trainer_core.metrics import MetricsLogger, build_sinks
-from trainer_core.plugins import collect_registry, get_plugin_manager
-from trainer_core.run import Run
-from trainer_core.serialization import bytes_of
-from trainer_core.session import run_lifecycle, seed_everything
-from trainer_core.training_state import capture_rng_state, epoch_permutation, restore_rng_state
-
-PACKAGE = "spinlock-vqvae"
-LAYOUT = "vqvae.training"
-BEST, LAST = "best_model.pt", "last_model.pt"
+from trainer_core import (
+    TorchState,
+    TrainingRun,
+    UsageError,
+    VisualizationEvent,
+    atomic_write_bytes,
+    atomic_write_json,
+    bytes_of,
+    epoch_permutation,
+    seed_everything,
+)
 
 
 class Prepared:
@@ -143,15 +141,13 @@ def evaluate(model: CategoricalVQVAE, parts: list[torch.Tensor], config: VQVAECo
     return metrics
 
 
-def _checkpoint(prep: Prepared, optimizer: Any, config: VQVAEConfig, history: list, metrics: dict, state: dict) -> dict[str, Any]:
-    """best_model.pt / last_model.pt contents: the seed's keys, tensors and plain values only."""
+def _payload(prep: Prepared, config: VQVAEConfig, history: list, metrics: dict) -> dict[str, Any]:
+    """best_model.pt / last_model.pt keys beside core's training state (``model_state_dict``,
+    ``optimizer_state_dict``, ``trainer_state``): the seed's keys, tensors and plain values only."""
     return {
-        "model_state_dict": prep.model.state_dict(),
-        "optimizer_state_dict": optimizer.state_dict(),
         "group_indices": [torch.from_numpy(g.astype(np.int64)) for g in prep.categories.groups],
         "normalization_stats": {k: torch.from_numpy(v) for k, v in prep.stats.items()},
         "feature_names": list(prep.feature_names),
-        "config": config.model_dump(mode="json"),
         "model_sizes": {
             "group_sizes": [len(g) for g in prep.categories.groups],
             "latent": config.embedding_dim,
@@ -161,7 +157,6 @@ def _checkpoint(prep: Prepared, optimizer: Any, config: VQVAEConfig, history: li
         "history": history,
         "val_loss": metrics.get("val_loss"),
         "metrics": metrics,
-        "training_state": state,
     }
 
 
@@ -178,9 +173,6 @@ def train(
     """Train (or resume) and return a summary. ``visualize`` holds vizwatch options
     (``visualization.options(...)``); they do not enter the config hash, so a run can be resumed
     with or without snapshots."""
-    pm = pm if pm is not None else get_plugin_manager()
-    registry = collect_registry(pm)
-    out_dir = Path(config.output_dir)
     seed_everything(config.seed)
     # the backward of the topographic loss's pair indexing accumulates in a thread-order-dependent
     # way on CPU; deterministic kernels make runs (and resumes) bit-identical
@@ -189,96 +181,76 @@ def train(
     prep = Prepared(config, drop_invalid)
     model = prep.model
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate)
-    chash = config_hash(config)
-    run = Run(run_dir=out_dir, package=PACKAGE, config=config, config_hash=chash, resumed_from=str(resume_from) if resume_from else None)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    manager = CheckpointManager(out_dir, package=PACKAGE, layout=LAYOUT, kind="training", single_file=True, hooks=pm.hook, run=run)
-    steps_per_epoch = math.ceil(len(prep.train_idx) / config.batch_size)
-    epoch, step, history = 0, 0, []
-    best_score, bad_epochs, best_metrics = math.inf, 0, {}
     generator = torch.Generator().manual_seed(config.seed + 1)
-    if resume_from is not None:
-        loaded = load_checkpoint(resume_from)
-        ckpt = loaded.files[Path(resume_from).name]
-        if loaded.info.config_hash != chash:
-            raise UsageError(f"{resume_from} was trained with another config; resume with the same config (see its config.yaml)")
-        model.load_state_dict(ckpt["model_state_dict"])
-        optimizer.load_state_dict(ckpt["optimizer_state_dict"])
-        state = ckpt["training_state"]
-        epoch, step, best_score, bad_epochs, history = (
-            state["epoch"],
-            state["step"],
-            state["best_score"],
-            state["bad_epochs"],
-            list(ckpt["history"]),
-        )
-        best_metrics = state.get("best_metrics", {})
-        restore_rng_state(state["rng"])
-        generator.set_state(state["generator"])
-    write_resolved_config(config, out_dir)
+    steps_per_epoch = math.ceil(len(prep.train_idx) / config.batch_size)
+    run = TrainingRun(
+        config,
+        layout=LAYOUT,
+        state=TorchState(model, optimizer, generators={"generator": generator}),
+        run_dir=None if resume_from is not None else config.output_dir,
+        resume=resume_from,
+        pm=pm,
+        seed=config.seed,
+        sink_options={"console": dict(total_steps=steps_per_epoch * config.epochs, unit="epoch", total=config.epochs, progress=progress)},
+    )
+    out_dir = run.run_dir
+    position = run.position
+    epoch, step = position.get("epoch", 0), position.get("step", 0)
+    best_score, bad_epochs = position.get("best_score", math.inf), position.get("bad_epochs", 0)
+    best_metrics = dict(position.get("best_metrics") or {})
+    history = list(run.loaded_files[Path(run.resumed_from).name]["history"]) if run.resumed_from else []
     atomic_write_bytes(out_dir / "normalization_stats.npz", bytes_of("normalization_stats.npz", prep.stats))
-    console = dict(total_steps=steps_per_epoch * config.epochs, unit="epoch", total=config.epochs, progress=progress, initial_step=step)
-    logger = MetricsLogger(out_dir, build_sinks(registry.sinks, out_dir, {"console": console}))
-    if resume_from is not None:
-        logger.resume(step)
     forward = torch.compile(model) if config.use_torch_compile else model
     stop_at = config.epochs if max_epochs_this_run is None else min(config.epochs, epoch + max_epochs_this_run)
-    restore = _Restore(lambda: torch.use_deterministic_algorithms(was_deterministic))
-    with run_lifecycle(pm, run, manager, logger, restore) as lifecycle:
-        while epoch < stop_at:
-            order = epoch_permutation(len(prep.train_idx), epoch, config.seed)
-            sums: dict[str, float] = {}
-            resets = 0
-            for batch in range(steps_per_epoch):
-                idx = order[batch * config.batch_size : (batch + 1) * config.batch_size]
-                if len(idx) < 2:
-                    continue
-                step += 1
-                reset = bool(config.dead_code_reset_interval) and step % config.dead_code_reset_interval == 0
-                loss, parts, reset_count = _losses(forward, [p[idx] for p in prep.train], config, reset, generator)
-                resets += reset_count
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                for k, v in parts.items():
-                    sums[k] = sums.get(k, 0.0) + v
-            epoch += 1
-            record = {f"train_{k}": v / steps_per_epoch for k, v in sums.items()}
-            record["dead_codes_reset"] = resets
-            if epoch % config.val_every_n_epochs == 0 or epoch == config.epochs:
-                record.update(evaluate(model, prep.val, config))
-                score = record["composite_metric"]
-                improved = score < best_score - config.early_stopping_min_delta
-                if improved:
-                    best_score, bad_epochs, best_metrics = score, 0, dict(record)
-                else:
-                    bad_epochs += config.val_every_n_epochs
-                state = {
-                    "epoch": epoch,
-                    "step": step,
-                    "best_score": best_score,
-                    "bad_epochs": bad_epochs,
-                    "best_metrics": best_metrics,
-                    "rng": capture_rng_state(),
-                    "generator": generator.get_state(),
-                }
-                history.append({"epoch": epoch, **record})
-                if visualize and visualize.get("enabled"):
-                    _visualize(pm, run, prep, record, epoch, step, config, visualize)
-                logger.log(record, step=step, epoch=epoch, split="val")
-                contents = _checkpoint(prep, optimizer, config, history, record, state)
-                metrics = {k: v for k, v in record.items() if isinstance(v, (int, float))}
-                if improved:
-                    manager.save({BEST: contents}, step=step, epoch=epoch, metrics=metrics, config_hash=chash, name=BEST)
-                manager.save({LAST: contents}, step=step, epoch=epoch, metrics=metrics, config_hash=chash, name=LAST)
-                atomic_write_json(out_dir / "training_history.json", history)
-                if bad_epochs >= config.early_stopping_patience:
-                    lifecycle.value = "early_stopped"
-                    break
-        if epoch < config.epochs and lifecycle.value == "completed":
-            lifecycle.value = "interrupted"
+    try:
+        with run:
+            while epoch < stop_at:
+                order = epoch_permutation(len(prep.train_idx), epoch, config.seed)
+                sums: dict[str, float] = {}
+                resets = 0
+                for batch in range(steps_per_epoch):
+                    idx = order[batch * config.batch_size : (batch + 1) * config.batch_size]
+                    if len(idx) < 2:
+                        continue
+                    step += 1
+                    reset = bool(config.dead_code_reset_interval) and step % config.dead_code_reset_interval == 0
+                    loss, parts, reset_count = _losses(forward, [p[idx] for p in prep.train], config, reset, generator)
+                    resets += reset_count
+                    optimizer.zero_grad(set_to_none=True)
+                    loss.backward()
+                    optimizer.step()
+                    for k, v in parts.items():
+                        sums[k] = sums.get(k, 0.0) + v
+                epoch += 1
+                record = {f"train_{k}": v / steps_per_epoch for k, v in sums.items()}
+                record["dead_codes_reset"] = resets
+                if epoch % config.val_every_n_epochs == 0 or epoch == config.epochs:
+                    record.update(evaluate(model, prep.val, config))
+                    score = record["composite_metric"]
+                    improved = score < best_score - config.early_stopping_min_delta
+                    if improved:
+                        best_score, bad_epochs, best_metrics = score, 0, dict(record)
+                    else:
+                        bad_epochs += config.val_every_n_epochs
+                    position = {"epoch": epoch, "step": step, "best_score": best_score, "bad_epochs": bad_epochs, "best_metrics": best_metrics}
+                    history.append({"epoch": epoch, **record})
+                    if visualize and visualize.get("enabled"):
+                        _visualize(run, prep, record, epoch, step, config, visualize)
+                    run.log(record, step=step, epoch=epoch, split="val")
+                    payload = _payload(prep, config, history, record)
+                    metrics = {k: v for k, v in record.items() if isinstance(v, (int, float))}
+                    for name in (BEST, LAST) if improved else (LAST,):
+                        run.save(step=step, epoch=epoch, metrics=metrics, position=position, payload=payload, name=name)
+                    atomic_write_json(out_dir / "training_history.json", history)
+                    if bad_epochs >= config.early_stopping_patience:
+                        run.status = "early_stopped"
+                        break
+            if epoch < config.epochs and run.status == "completed":
+                run.status = "interrupted"
+    finally:
+        torch.use_deterministic_algorithms(was_deterministic)
     return {
-        "status": lifecycle.value,
+        "status": run.status,
         "epoch": epoch,
         "step": step,
         "output_dir": str(out_dir),
@@ -288,31 +260,23 @@ def train(
     }
 
 
-def _visualize(pm: Any, run: Run, prep: Prepared, record: dict, epoch: int, step: int, config: VQVAEConfig, options: dict) -> None:
+def _visualize(run: TrainingRun, prep: Prepared, record: dict, epoch: int, step: int, config: VQVAEConfig, options: dict) -> None:
     from spinlock_vqvae.visualization import category_names, splits_factory
-    from trainer_core.visuals import VisualizationEvent
 
     metrics = {"val_loss": record["val_loss"], "quality": record["reconstruction_quality"], "ortho": record["orthogonality"]}
-    pm.hook.visualize_epoch_end(
-        event=VisualizationEvent(
+    run.visualize_epoch_end(
+        VisualizationEvent(
             run_dir=run.run_dir,
             epoch=epoch,
             step=step,
             metrics=metrics,
             class_names=category_names(prep.categories.groups, prep.feature_names),
             total_epochs=config.epochs,
-            package=PACKAGE,
+            package=LAYOUT.package,
             options=options,
             splits_factory=splits_factory(prep.model, prep.train, prep.val),
         )
     )
-
-
-class _Restore:
-    """A ``close()`` that runs ``undo`` (for :func:`run_lifecycle`'s closing list)."""
-
-    def __init__(self, undo) -> None:
-        self.close = undo
 
 
 def dry_run(config: VQVAEConfig, drop_invalid: bool = False) -> dict[str, Any]:

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from spinlock_vqvae.model import CategoricalVQVAE
-from trainer_core.visuals import SplitData
+from trainer_core import SplitData
 
 
 def category_names(groups: list[np.ndarray], feature_names: list[str]) -> list[str]:

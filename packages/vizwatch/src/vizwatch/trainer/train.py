@@ -17,7 +17,6 @@ from vizwatch.trainer.model import Classifier, focal_loss
 from vizwatch.trainer.sampling import oversample, split
 
 
-
 def evaluate(model: Classifier, x: torch.Tensor, y: torch.Tensor, gamma: float) -> tuple[dict[str, float], np.ndarray]:
     from sklearn.metrics import balanced_accuracy_score, f1_score
 
