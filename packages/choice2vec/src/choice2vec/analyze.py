@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from choice2vec import checkpoints as ck
-from trainer_core.errors import UsageError
+from trainer_core import UsageError
 
 CHECKPOINT_DIR = re.compile(r"^checkpoint_epoch_(\d+)$")
 
@@ -25,7 +25,7 @@ def _checkpoint_dirs(run: Path) -> list[Path]:
 
 def _read(path: Path) -> tuple[dict[str, Any] | None, str]:
     """(clustering results or None, status line) for one checkpoint directory."""
-    from trainer_core.checkpoint import verify_checkpoint
+    from trainer_core import verify_checkpoint
 
     if not (path / "manifest.json").exists():
         if (path / ck.LEGACY_WEIGHTS).exists():
@@ -41,7 +41,7 @@ def _read(path: Path) -> tuple[dict[str, Any] | None, str]:
 
 
 def list_runs(root: str | os.PathLike) -> dict[str, Any]:
-    from trainer_core.checkpoint import list_committed
+    from trainer_core import list_committed
 
     root = Path(root)
     runs = (

@@ -22,13 +22,24 @@ from typing import Any
 
 import numpy as np
 
-from trainer_core.checkpoint import load_checkpoint as core_load
-from trainer_core.errors import UsageError
+from trainer_core import JAX_PARAMS_FILE as WEIGHTS
+from trainer_core import JAX_STATE_FILE as STATE
+from trainer_core import CheckpointLayout, UsageError
+from trainer_core import load_checkpoint as core_load
 
 PACKAGE = "choice2vec"
-LAYOUT = "choice2vec.checkpoint"
-WEIGHTS = "model_weights.msgpack"
-STATE = "training_state.msgpack"
+LAYOUT_SPEC = CheckpointLayout(
+    name="choice2vec.checkpoint",
+    package=PACKAGE,
+    kind="training",
+    version=2,  # v2: core's JAX training state (opt_state, key, RNGs, position)
+    headline_metrics=("best_accuracy", "best_algorithm", "baseline_oracle", "total_loss"),
+    checkpoint_dir="",  # checkpoint_epoch_XXXXXX/ sit in the run directory, as in the seed
+    name_format="checkpoint_epoch_{epoch:06d}",
+    model="choice2vec.wav2vec",
+    description="training_checkpoints_<time>/checkpoint_epoch_XXXXXX/: flax msgpack weights and state, clustering results, 4-row figure",
+)
+LAYOUT = LAYOUT_SPEC.name
 META = "checkpoint.json"
 RESULTS_JSON = "clustering_results.json"
 RESULTS_NPZ = "clustering_results.npz"
@@ -102,7 +113,7 @@ def load(path: str | os.PathLike, *, trust_pickle: bool = False, results: bool =
 
 
 def _load_legacy(path: Path, trust_pickle: bool) -> Checkpoint:
-    from trainer_core.serialization import load_file
+    from trainer_core import load_file
 
     weights = load_file(path / LEGACY_WEIGHTS, trust_pickle=trust_pickle)  # refuses unless trust_pickle
     results = load_file(path / LEGACY_RESULTS, trust_pickle=trust_pickle) if (path / LEGACY_RESULTS).exists() else {}

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from trainer_core.cli_support import TrainerGroup, echo_json
+from trainer_core import TrainerGroup, echo_json
 
 
 @click.group(cls=TrainerGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -29,7 +29,7 @@ def generate_data(output, participants, trials_per_participant, seed, lapse_accu
     """Simulate the decision task (see the README for the model and its difficulty knobs)."""
     from choice2vec.data import save_trials
     from choice2vec.task import TaskConfig, simulate
-    from trainer_core.errors import UsageError
+    from trainer_core import UsageError
 
     if Path(output).exists() and not force:
         raise UsageError(f"{output} already exists; choose another --output or pass --force to replace it")
@@ -65,8 +65,7 @@ def train_cmd(config_path, epochs, checkpoint_every, log_every, output_dir, resu
     """Train Choice2Vec; checkpoint, cluster and draw every --checkpoint-every epochs."""
     from choice2vec.config import Choice2VecConfig
     from choice2vec.train import train
-    from trainer_core.config import load_config
-    from trainer_core.errors import UsageError
+    from trainer_core import UsageError, load_config
 
     flags = {
         "training.epochs": epochs,
@@ -106,7 +105,7 @@ def _resume_config(run_dir: str) -> str | None:
 def analyze(list_runs, training_dir, checkpoint, compare, root, trust_pickle, as_json):
     """Analyse checkpoints: list runs, one run, one checkpoint, or the progress comparison."""
     from choice2vec import analyze as an
-    from trainer_core.errors import UsageError
+    from trainer_core import UsageError
 
     chosen = [x for x in (list_runs, training_dir, checkpoint, compare) if x]
     if len(chosen) != 1:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from trainer_core.config import TrainerConfig
+from trainer_core import TrainerConfig
 
 
 class _Section(BaseModel):

@@ -28,8 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from choice2vec.task import ParticipantParameters, TaskConfig, Trials
-from trainer_core.atomic import atomic_write_bytes
-from trainer_core.errors import UsageError
+from trainer_core import UsageError, atomic_write_bytes
 
 REQUIRED = Trials.COLUMNS
 

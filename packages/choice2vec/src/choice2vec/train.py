@@ -14,7 +14,7 @@ import numpy as np
 from choice2vec import checkpoints as ck
 from choice2vec.config import Choice2VecConfig
 from choice2vec.task import TaskConfig, Trials
-from trainer_core.errors import UsageError
+from trainer_core import UsageError
 
 RUN_PREFIX = "training_checkpoints_"  # + YYYYmmdd_HHMMSS
 
@@ -107,67 +107,46 @@ def train(
 
     ``stop_after`` stops this call after that many epochs (tests use it to interrupt a run)."""
     import jax
-    from flax import serialization
     from tqdm.auto import tqdm
 
     from choice2vec.model import Choice2Vec
     from choice2vec.objective import init_state, make_optimizer, make_representer, make_train_chunk
-    from trainer_core.checkpoint import CheckpointManager, list_committed
-    from trainer_core.config import config_hash, write_resolved_config
-    from trainer_core.metrics import MetricsLogger, build_sinks
-    from trainer_core.plugins import collect_registry, get_plugin_manager
-    from trainer_core.session import Run, run_lifecycle
+    from trainer_core import JaxState, TrainingRun
 
-    chash = config_hash(config)
-    if resume is not None:
-        run_dir = Path(resume)
-        committed = [i for i in list_committed(run_dir, layout=ck.LAYOUT) if i.status == "ok"] if run_dir.is_dir() else []
-        if not committed:
-            raise UsageError(f"{run_dir} has no complete checkpoint to resume from; start a new run without --resume")
-        latest = max(committed, key=lambda i: i.epoch or 0)
-        if latest.config_hash != chash:
-            raise UsageError(f"{latest.path} was trained with another config; resume with the same config (see its checkpoint.json)")
-    else:
+    if resume is None:
         run_dir = Path(output_dir) if output_dir else new_run_dir(".")
         run_dir.mkdir(parents=True, exist_ok=True)
         if any(run_dir.glob("checkpoint_epoch_*")):
             raise UsageError(f"{run_dir} already holds checkpoints; continue it with --resume {run_dir} or choose another --output-dir")
-        write_resolved_config(config, run_dir)
 
     prep = prepare(config)
     tc = config.training
     model = Choice2Vec(**config.model.model_dump())
     optimizer = make_optimizer(prep.objective)
     state = init_state(model, optimizer, prep.objective, tc.seed)
+    jax_state = JaxState(state["params"], state["opt_state"], state["key"])
+    # metrics.jsonl and whatever sinks are installed (TensorBoard...); the console lines are ours
+    run = TrainingRun(config, layout=ck.LAYOUT_SPEC, state=jax_state, run_dir=None if resume else run_dir, resume=resume,
+                      disabled_sinks=("console",), seed=tc.seed)  # fmt: skip
+    run_dir = run.run_dir
     history: list[dict[str, float]] = []
-    if resume is not None:
-        loaded = ck.load(latest.path, results=False, state=True)
-        saved = loaded.training_state
+    epoch = int(run.position.get("epoch", 0))
+    if run.resumed_from is not None:
         state = {
-            "params": serialization.from_state_dict(state["params"], loaded.params),
-            "opt_state": serialization.from_state_dict(state["opt_state"], saved["opt_state"]),
-            "key": jax.random.wrap_key_data(np.asarray(saved["key"])),
-            "epoch": jax.numpy.asarray(int(saved["epoch"]), jax.numpy.int32),
+            "params": jax_state.params,
+            "opt_state": jax_state.opt_state,
+            "key": jax_state.key,
+            "epoch": jax.numpy.asarray(epoch, jax.numpy.int32),
         }
-        history = list(loaded.training_history)
-        echo(f"Resuming {run_dir} from epoch {int(saved['epoch']):,}")
+        history = list(run.loaded_files[ck.META]["training_history"])
+        echo(f"Resuming {run_dir} from epoch {epoch:,}")
     chunk = make_train_chunk(model, optimizer, prep.train_sequences, prep.objective)
     represent = make_representer(model, config.model.window, config.data.representation_passes)
-    run = Run(run_dir=run_dir, package=ck.PACKAGE, config=config, config_hash=chash, resumed_from=str(resume) if resume else None)
-    pm = get_plugin_manager(warn=False)
-    manager = CheckpointManager(
-        run_dir, package=ck.PACKAGE, layout=ck.LAYOUT, kind="training", name_format="checkpoint_epoch_{epoch:06d}", hooks=pm.hook, run=run
-    )
-    # metrics.jsonl and whatever sinks are installed (TensorBoard...); the console lines are ours
-    logger = MetricsLogger(run_dir, build_sinks(collect_registry(pm).sinks, run_dir, disabled=("console",)))
-    if resume is not None:
-        logger.resume(int(state["epoch"]))
-    epoch = int(state["epoch"])
     stop = tc.epochs if stop_after is None else min(tc.epochs, epoch + stop_after)
     started = time.perf_counter()
     checkpoint_seconds = 0.0
     summaries = []
-    with run_lifecycle(pm, run, manager, logger) as lifecycle:
+    with run:
         with tqdm(
             total=tc.epochs, initial=epoch, disable=None if progress is None else not progress, unit="epoch", desc="c2v train"
         ) as bar:
@@ -176,18 +155,19 @@ def train(
                 epoch += tc.log_every
                 row = _history_row(epoch, jax.device_get(metrics))
                 history.append(row)
-                logger.log({k: v for k, v in row.items() if k != "epoch"}, step=epoch, epoch=epoch)
+                run.log({k: v for k, v in row.items() if k != "epoch"}, step=epoch, epoch=epoch)
                 bar.update(tc.log_every)
                 (bar.write if not bar.disable else echo)(console_line(row, tc.epochs))
                 if epoch % tc.checkpoint_every == 0 or epoch == tc.epochs:
                     t0 = time.perf_counter()
-                    summaries.append(_checkpoint(manager, prep, state, represent, history, row, epoch, chash, echo))
+                    jax_state.update(params=state["params"], opt_state=state["opt_state"], key=state["key"])
+                    summaries.append(_checkpoint(run, prep, state, represent, history, row, epoch, echo))
                     checkpoint_seconds += time.perf_counter() - t0
         if epoch < tc.epochs:
-            lifecycle.value = "interrupted"
+            run.status = "interrupted"
     total = time.perf_counter() - started
     return {
-        "status": lifecycle.value,
+        "status": run.status,
         "run_dir": str(run_dir),
         "epoch": epoch,
         "checkpoints": summaries,
@@ -197,7 +177,7 @@ def train(
     }
 
 
-def _checkpoint(manager, prep: Prepared, state, represent, history, row, epoch: int, chash: str, echo) -> dict[str, Any]:
+def _checkpoint(run, prep: Prepared, state, represent, history, row, epoch: int, echo) -> dict[str, Any]:
     import jax
 
     from choice2vec.analysis import analyse
@@ -211,12 +191,6 @@ def _checkpoint(manager, prep: Prepared, state, represent, history, row, epoch: 
     training_metrics = {k: v for k, v in row.items() if k != "epoch"}
     analysis, arrays = analyse(reps, prep.held_out, epoch, training_metrics, log=echo)
     files: dict[str, Any] = {
-        ck.WEIGHTS: params,
-        ck.STATE: {
-            "opt_state": jax.device_get(state["opt_state"]),
-            "key": np.asarray(jax.random.key_data(state["key"])),
-            "epoch": np.asarray(epoch),
-        },
         ck.META: {
             "epoch": epoch,
             "model_config": config.model.model_dump(),
@@ -234,7 +208,7 @@ def _checkpoint(manager, prep: Prepared, state, represent, history, row, epoch: 
     if "best_accuracy" in analysis:
         metrics |= {"best_accuracy": analysis["best_accuracy"], "best_algorithm": analysis["best_algorithm"]}
         metrics |= {f"baseline_{k}": v for k, v in analysis["baselines"].items()}
-    info = manager.save(files, step=epoch, epoch=epoch, metrics=metrics, config_hash=chash, name=ck.checkpoint_name(epoch))
+    info = run.save(step=epoch, epoch=epoch, metrics=metrics, position={"epoch": epoch}, files=files, name=ck.checkpoint_name(epoch))
     if "best_accuracy" in analysis:
         b = analysis["baselines"]
         echo(

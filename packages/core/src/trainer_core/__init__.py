@@ -31,6 +31,10 @@ _EXPORTS = {
     "capture_rng_state": "trainer_core.training_state",
     "restore_rng_state": "trainer_core.training_state",
     "JaxState": "trainer_core.jax_state",
+    "JAX_PARAMS_FILE": "trainer_core.jax_state",
+    "JAX_STATE_FILE": "trainer_core.jax_state",
+    "TORCH_MODEL_FILE": "trainer_core.training_state",
+    "TORCH_STATE_FILE": "trainer_core.training_state",
     "RetentionPolicy": "trainer_core.retention",
     "Run": "trainer_core.run",
     # registering through the hooks

@@ -100,3 +100,6 @@ def _plain(value: Any) -> Any:
     if isinstance(value, np.generic):
         return value.item()
     return value
+
+# the names under which trainer_core exports them
+JAX_PARAMS_FILE, JAX_STATE_FILE = PARAMS_FILE, STATE_FILE

@@ -14,6 +14,7 @@ import numpy as np
 
 MODEL_FILE = "model.safetensors"
 STATE_FILE = "trainer_state.pt"
+TORCH_MODEL_FILE, TORCH_STATE_FILE = MODEL_FILE, STATE_FILE  # the names under which trainer_core exports them
 
 
 def capture_rng_state(jax_key: Any = None) -> dict[str, Any]:
