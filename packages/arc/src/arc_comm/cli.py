@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from trainer_core.cli_support import TrainerGroup, echo_json
+from trainer_core import TrainerGroup, echo_json
 
 INFO_FIELDS = (
     "epoch", "batch", "val_loss", "val_acc", "task_type", "bottleneck_type", "num_distractors", "use_input_output_pairs",
@@ -33,8 +33,7 @@ def train(config_path, checkpoint_dir, save_as, resume_from, fine_tune_from, ove
     """Train the communication system without the web app."""
     from arc_comm.config import ArcConfig
     from arc_comm.session import TrainingSession
-    from trainer_core.config import load_config
-    from trainer_core.errors import UsageError
+    from trainer_core import UsageError, load_config
 
     if resume_from and fine_tune_from:
         raise UsageError("choose --resume or --fine-tune, not both")
@@ -73,7 +72,7 @@ def pretrain(config_path, task, checkpoint_dir, overrides, as_json):
     continuous channel. Then train with --set pretrained_encoder=checkpoints/pretrained_encoder_<task>.pth."""
     from arc_comm.config import ArcConfig
     from arc_comm.session import TrainingSession
-    from trainer_core.config import load_config
+    from trainer_core import load_config
 
     overrides = (*overrides, f"pretrain_task={task}") if task else overrides
     config = load_config(ArcConfig, config_path, None, overrides)
@@ -94,7 +93,7 @@ def pretrain(config_path, task, checkpoint_dir, overrides, as_json):
 @click.option("--json", "as_json", is_flag=True)
 def checkpoint_info(path, as_json):
     """Print a system checkpoint's fields (the seed's load_checkpoint.py --info-only)."""
-    from trainer_core.checkpoint import load_checkpoint
+    from trainer_core import load_checkpoint
 
     loaded = load_checkpoint(path)
     from pathlib import Path

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from trainer_core.config import TrainerConfig
+from trainer_core import TrainerConfig
 
 
 class ArcConfig(TrainerConfig):

@@ -166,7 +166,7 @@ def create_app(checkpoint_dir: str | Path = "checkpoints", session_factory=None)
 
 def list_system_checkpoints(checkpoint_dir: Path) -> list[dict[str, Any]]:
     """The seed's fields, read from each file's manifest (weights are not opened)."""
-    from trainer_core.checkpoint import list_committed
+    from trainer_core import list_committed
 
     rows = []
     for info in list_committed(checkpoint_dir, layout="arc.system"):

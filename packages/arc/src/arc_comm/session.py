@@ -22,11 +22,10 @@ import torch
 from arc_comm import games
 from arc_comm.config import ArcConfig
 from arc_comm.data import NUM_COLORS, load_grids, within_task_split
+from arc_comm.layouts import ENCODER_LAYOUT, PACKAGE, SYSTEM_LAYOUT  # noqa: F401 - PACKAGE is read by the server
 from arc_comm.model import ARCAutoencoder, ARCEncoder
+from trainer_core import TorchState, TrainingRun, UsageError, allocate_run_dir, commit_checkpoint, load_checkpoint
 
-PACKAGE = "arc-comm"
-SYSTEM_LAYOUT = "arc.system"
-ENCODER_LAYOUT = "arc.pretrained_encoder"
 ENCODER_FIELDS = ("num_colors", "embedding_dim", "hidden_dim", "latent_dim", "num_conv_layers")
 
 
@@ -66,11 +65,14 @@ class Status:
 
 
 class TrainingSession:
-    """One training (or pretraining) run: data for the task, model, optimiser, schedule, the loop."""
+    """One training (or pretraining) run: data for the task, model, optimiser, schedule, the loop.
 
-    def __init__(self, config: ArcConfig, checkpoint_dir: str | Path = "checkpoints") -> None:
-        from trainer_core.checkpoint import CheckpointManager
+    It runs through core's :class:`~trainer_core.TrainingRun`: checkpoints go to
+    ``checkpoint_dir`` (shared by every session, as in the seed), the session's metrics
+    (``metrics.jsonl``, TensorBoard) and resolved config to ``checkpoint_dir/runs/run_NNN/``.
+    """
 
+    def __init__(self, config: ArcConfig, checkpoint_dir: str | Path = "checkpoints", pm: Any = None) -> None:
         self.config = config
         self.checkpoint_dir = Path(checkpoint_dir)
         torch.manual_seed(config.seed)
@@ -91,9 +93,10 @@ class TrainingSession:
         self.options = games.StepOptions(config.temperature, config.diversity_weight, config.communication_method, config.entropy_weight)
         self._new_optimizer(config.learning_rate, config.lr_schedule)
         self.generator = torch.Generator().manual_seed(config.seed)
-        self.manager = CheckpointManager(
-            self.checkpoint_dir, package=PACKAGE, layout=SYSTEM_LAYOUT, kind="training", single_file=True, async_save=True,
-            name_format="{name}.pth",
+        self.pm = pm
+        self.run_record = TrainingRun(
+            config, layout=SYSTEM_LAYOUT, state=self._state(), run_dir=allocate_run_dir(self.checkpoint_dir / "runs"),
+            checkpoint_dir=self.checkpoint_dir, async_save=True, disabled_sinks=("console",), pm=pm, seed=config.seed,
         )  # fmt: skip
         self.state = Status()
         self._lock = threading.Lock()
@@ -102,6 +105,9 @@ class TrainingSession:
         self._resume_batch = 0
         self._examples: list[dict[str, Any]] | None = None
 
+    def _state(self) -> TorchState:
+        return TorchState(self.model, self.optimizer, self.scheduler, generators={"generator": self.generator})
+
     def _new_optimizer(self, lr: float, schedule: str) -> None:
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=lr)
         total = self.config.epochs * self.config.batches_per_epoch
@@ -109,6 +115,8 @@ class TrainingSession:
         if schedule == "onecycle" and total >= 4:  # a 10% warm-up of at least two batches
             warmup = max(0.1, 2.0 / total)
             self.scheduler = torch.optim.lr_scheduler.OneCycleLR(self.optimizer, max_lr=lr, total_steps=total, pct_start=warmup)
+        if hasattr(self, "run_record"):
+            self.run_record.state = self._state()
 
     # --- control (any thread) ---------------------------------------------------------------
     def status(self) -> dict[str, Any]:
@@ -138,31 +146,29 @@ class TrainingSession:
         """Resume from a system checkpoint (optimizer, schedule and random state too: the run goes
         on from the batch after the one saved), or fine-tune: its weights, a fresh optimizer at a
         constant ``fine_tune_lr``, counting from epoch 0. Returns the epoch to continue in."""
-        from trainer_core.checkpoint import load_checkpoint
-
-        ckpt = load_checkpoint(path).files[Path(path).name]
-        self.model.load_state_dict(ckpt["model_state_dict"])
         if fine_tune_lr is not None:
+            ckpt = self._read(path, SYSTEM_LAYOUT.name)
+            self.model.load_state_dict(ckpt["model_state_dict"])
             self._new_optimizer(fine_tune_lr, "constant")
             return 0
-        self.optimizer.load_state_dict(ckpt["optimizer_state_dict"])
-        if self.scheduler is not None and ckpt.get("scheduler_state_dict"):
-            self.scheduler.load_state_dict(ckpt["scheduler_state_dict"])
-        if ckpt.get("generator_state") is not None:
-            self.generator.set_state(ckpt["generator_state"])
-            torch.set_rng_state(ckpt["torch_rng_state"])
+        position = self.run_record.restore(path)
+        ckpt = self.run_record.loaded_files[Path(path).name]
         with self._lock:
-            self.state.epoch, self.state.batch = int(ckpt["epoch"]), int(ckpt["batch"])
+            self.state.epoch, self.state.batch = int(position["epoch"]), int(position["batch"])
             self.state.val_loss, self.state.val_acc = ckpt.get("val_loss"), ckpt.get("val_acc")
-        self._resume_batch = int(ckpt["batch"])
-        return int(ckpt["epoch"])
+        self._resume_batch = int(position["batch"])
+        return int(position["epoch"])
+
+    @staticmethod
+    def _read(path: str | Path, layout: str) -> dict[str, Any]:
+        loaded = load_checkpoint(path)
+        if loaded.info.layout != layout:
+            raise UsageError(f"{path} is a {loaded.info.layout} checkpoint, not {layout}; give a checkpoint of the right kind")
+        return loaded.files[Path(path).name]
 
     def load_encoder(self, path: str | Path) -> None:
         """Initialise the encoder from ``pretrained_encoder_<task>.pth`` (its architecture must match)."""
-        from trainer_core.checkpoint import load_checkpoint
-        from trainer_core.errors import UsageError
-
-        ckpt = load_checkpoint(path).files[Path(path).name]
+        ckpt = self._read(path, ENCODER_LAYOUT.name)
         wrong = [f"{k} {ckpt.get(k)} != {getattr(self.config, k)}" for k in ENCODER_FIELDS if ckpt.get(k) != getattr(self.config, k)]
         if wrong:
             raise UsageError(f"{path}: pretrained encoder does not fit this config ({'; '.join(wrong)}); use the same encoder settings")
@@ -212,6 +218,7 @@ class TrainingSession:
                 self._refresh_examples()
                 with self._lock:
                     self.state.val_loss, self.state.val_acc = metrics["val_loss"], metrics["val_acc"]
+                self.run_record.log(metrics, step=self._global_step(epoch, config.batches_per_epoch), epoch=epoch, split="val")
                 if echo:
                     echo(
                         f"Epoch {epoch}/{config.epochs} | loss {self.state.losses[-1]:.4f} | "
@@ -220,18 +227,26 @@ class TrainingSession:
             self._resume_batch = 0
         return self.status()
 
+    def _global_step(self, epoch: int, batch: int) -> int:
+        return (epoch - 1) * self.config.batches_per_epoch + batch
+
     @contextmanager
     def _phase(self, mode: str):
-        """The status around a loop: mode and start time; finished/stopped, or failed with the error; end time."""
+        """The status around a loop: mode and start time; finished/stopped, or failed with the error; end time.
+        The run's hooks: ``on_train_start`` here, ``on_train_error`` on a failure, ``on_train_end`` at :meth:`close`."""
         with self._lock:
             self.state.mode, self.state.started, self.state.finished = mode, time.time(), None
+        self.run_record.start()
         try:
             yield
             with self._lock:
                 self.state.mode = "finished" if not self._stop.is_set() else "stopped"
+            if self._stop.is_set():
+                self.run_record.status = "interrupted"
         except Exception as exc:
             with self._lock:
                 self.state.mode, self.state.error = "failed", f"{type(exc).__name__}: {exc}"
+            self.run_record.finish(exc)
             raise
         finally:
             with self._lock:
@@ -243,6 +258,7 @@ class TrainingSession:
             self.state.losses.append(loss)
             self.state.accuracies.append(accuracy)
             saves, self._saves = self._saves, []
+        self.run_record.log({"loss": loss, "accuracy": accuracy}, step=self._global_step(epoch, batch), epoch=epoch)
         for name, overwrite in saves:
             self._save(name, overwrite)
         if batch % 25 == 0:
@@ -270,11 +286,15 @@ class TrainingSession:
                         self.state.epoch, self.state.batch = epoch, batch
                         self.state.losses.append(loss.item())
                         self.state.accuracies.append(accuracy.item())
+                    self.run_record.log({"pretrain_loss": loss.item(), "pretrain_accuracy": accuracy.item()},
+                                        step=self._global_step(epoch, batch), epoch=epoch)  # fmt: skip
                 if self._stop.is_set():
                     break
                 metrics = evaluate_pretraining(heads, self.val_grids, self.val_labels)
                 with self._lock:
                     self.state.val_loss, self.state.val_acc = metrics["val_loss"], metrics["val_acc"]
+                self.run_record.log({f"pretrain_{k}": v for k, v in metrics.items()}, step=self._global_step(epoch, c.batches_per_epoch),
+                                    epoch=epoch, split="val")  # fmt: skip
                 if echo:
                     echo(
                         f"Pretrain {c.pretrain_task} epoch {epoch}/{c.pretrain_epochs} | val_loss {metrics['val_loss']:.4f} | val_acc {metrics['val_acc']:.4f}"
@@ -284,8 +304,6 @@ class TrainingSession:
 
     def save_encoder(self) -> Path:
         """Commit ``pretrained_encoder_<task>.pth`` (encoder weights + architecture), replacing an older one."""
-        from trainer_core.checkpoint import CheckpointManager
-
         c, s = self.config, self.state
         name = f"pretrained_encoder_{c.pretrain_task}.pth"
         payload = {
@@ -299,31 +317,30 @@ class TrainingSession:
             "dataset_version": c.dataset_version,
             "max_grid_size": c.max_grid_size,
         }
-        manager = CheckpointManager(
-            self.checkpoint_dir, package=PACKAGE, layout=ENCODER_LAYOUT, kind="encoder", single_file=True, name_format="{name}"
-        )
         metrics = {k: payload[k] for k in ("val_loss", "val_acc") if payload[k] is not None}
-        manager.save({name: payload}, step=s.batch, epoch=s.epoch, name=name, metrics=metrics)
-        manager.close()
+        parameters = sum(p.numel() for p in self.model.encoder.parameters())
+        commit_checkpoint(ENCODER_LAYOUT, self.checkpoint_dir, {name: payload}, step=self._global_step(max(s.epoch, 1), s.batch), epoch=s.epoch,
+                          name=name, metrics=metrics, config_hash=self.run_record.config_hash, pm=self.pm,
+                          extra={"model": {"name": ENCODER_LAYOUT.model, "parameters": parameters}})  # fmt: skip
         return self.checkpoint_dir / name
 
     def close(self) -> None:
-        """Wait for pending checkpoint writes (errors are raised here)."""
-        self.manager.close()
+        """Wait for pending checkpoint writes (errors are raised here), close the metrics, end the run."""
+        self.run_record.finish()
 
     def save_now(self, name: str, overwrite: bool = False) -> None:
         """Save from the training thread (or after :meth:`run`)."""
         self._save(name, overwrite)
 
     def _save(self, name: str, overwrite: bool) -> None:
-        from trainer_core.errors import UsageError
-
         target = self.checkpoint_dir / f"{name}.pth"
         if target.exists() and not overwrite:
             raise UsageError(f"{target} exists; pass overwrite to replace it")
         payload = self.payload()
-        self.manager.save(
-            {f"{name}.pth": payload}, step=payload["batch"], epoch=payload["epoch"], name=f"{name}.pth",
+        epoch, batch = payload["epoch"], payload["batch"]
+        self.run_record.save(
+            step=self._global_step(max(epoch, 1), batch) if epoch else batch, epoch=epoch, name=f"{name}.pth", payload=payload,
+            position={"epoch": epoch, "batch": batch},
             metrics={k: payload[k] for k in ("val_loss", "val_acc") if payload[k] is not None},
             extra={k: payload[k] for k in ("task_type", "bottleneck_type", "hidden_dim", "latent_dim", "vocab_size", "max_message_length")},
         )  # fmt: skip
@@ -356,19 +373,16 @@ class TrainingSession:
         return out
 
     def payload(self) -> dict[str, Any]:
-        """The seed's checkpoint fields (every value loadable with weights_only=True)."""
+        """The seed's checkpoint fields beside core's training state (``model_state_dict``,
+        ``optimizer_state_dict``, ``scheduler_state_dict``, ``trainer_state``) and ``config``;
+        every value loadable with weights_only=True."""
         c, s = self.config, self.state
         return {
             "epoch": s.epoch,
             "batch": s.batch,
             "val_loss": s.val_loss,
             "val_acc": s.val_acc,
-            "model_state_dict": self.model.state_dict(),
             "encoder_state_dict": self.model.encoder.state_dict(),
-            "optimizer_state_dict": self.optimizer.state_dict(),
-            "scheduler_state_dict": self.scheduler.state_dict() if self.scheduler is not None else None,
-            "generator_state": self.generator.get_state(),
-            "torch_rng_state": torch.get_rng_state(),
             "task_type": c.task_type,
             "bottleneck_type": c.bottleneck_type,
             "num_distractors": c.num_distractors,
@@ -389,5 +403,4 @@ class TrainingSession:
             "max_grids": c.max_grids,
             "min_grid_size": c.min_grid_size,
             "dataset_version": c.dataset_version,
-            "config": c.model_dump(mode="json"),
         }

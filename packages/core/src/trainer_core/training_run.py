@@ -73,7 +73,8 @@ class TrainingRun:
     (its newest committed checkpoint) and implies the run directory. ``state`` may be None for a
     trainer that saves only its own ``files``. ``sink_options`` are keyword arguments per sink
     name (e.g. ``{"console": {...}}``); ``disabled_sinks`` are skipped. ``seed`` defaults to
-    ``config.seed`` when the config has one.
+    ``config.seed`` when the config has one. ``checkpoint_dir`` puts the checkpoints somewhere
+    other than ``run_dir/layout.checkpoint_dir`` (a folder shared by several runs, like arc's).
     """
 
     def __init__(
@@ -92,6 +93,7 @@ class TrainingRun:
         seed: int | None = None,
         trust_pickle: bool = False,
         write_config: bool = True,
+        checkpoint_dir: str | Path | None = None,
     ) -> None:
         from trainer_core.plugins import collect_registry, get_plugin_manager
 
@@ -116,8 +118,10 @@ class TrainingRun:
         seed = seed if seed is not None else getattr(config, "seed", None)
         if seed is not None:
             seed_everything(int(seed))
+        if checkpoint_dir is None:
+            checkpoint_dir = self.run_dir / layout.checkpoint_dir if layout.checkpoint_dir else self.run_dir
         self.manager = CheckpointManager(
-            self.run_dir / layout.checkpoint_dir if layout.checkpoint_dir else self.run_dir,
+            checkpoint_dir,
             retention=retention,
             async_save=async_save,
             hooks=self.pm.hook,
@@ -128,18 +132,27 @@ class TrainingRun:
         self.position: dict[str, Any] = {}
         self.resumed: CheckpointInfo | None = None
         self.loaded_files: dict[str, Any] = {}
+        self._started = self._finished = False
         if checkpoint is not None:
-            self._restore(checkpoint, trust_pickle)
+            self._load(checkpoint, trust_pickle)
         if write_config and config is not None:
             write_resolved_config(config, self.run_dir)
         self.logger = MetricsLogger(self.run_dir, build_sinks(self.registry.sinks, self.run_dir, sink_options, disabled_sinks))
         if self.resumed is not None:
             self.logger.resume(int(self.resumed.step or 0))
             self.pm.hook.on_resume(run=self.info, checkpoint=self.resumed)
-        self._entered = False
 
     # --- resume ---------------------------------------------------------------------------
-    def _restore(self, checkpoint: Path, trust_pickle: bool) -> None:
+    def restore(self, checkpoint: str | Path, *, trust_pickle: bool = False) -> dict[str, Any]:
+        """Resume from ``checkpoint`` after the run was opened (a session told later what to
+        continue); same checks and hooks as ``resume=``. Returns the restored position."""
+        self._load(Path(checkpoint).absolute(), trust_pickle)
+        self.info.resumed_from = str(Path(checkpoint).absolute())
+        self.logger.resume(int(self.resumed.step or 0))
+        self.pm.hook.on_resume(run=self.info, checkpoint=self.resumed)
+        return self.position
+
+    def _load(self, checkpoint: Path, trust_pickle: bool) -> None:
         loaded = load_checkpoint(checkpoint, trust_pickle=trust_pickle, framework="numpy" if self._framework() == "jax" else "pt")
         if loaded.info.layout != self.layout.name:
             raise UsageError(f"{checkpoint} is a {loaded.info.layout} checkpoint, not {self.layout.name}; give one of this trainer's checkpoints")
@@ -162,20 +175,33 @@ class TrainingRun:
         return self.info.resumed_from
 
     # --- lifecycle ------------------------------------------------------------------------
-    def __enter__(self) -> TrainingRun:
-        self._entered = True
-        self.pm.hook.on_train_start(run=self.info)
-        return self
+    def start(self) -> None:
+        """Fire ``on_train_start`` (once). ``with run:`` calls it; a long-lived session may too."""
+        if not self._started:
+            self._started = True
+            self.pm.hook.on_train_start(run=self.info)
 
-    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
-        if exc is not None:
-            self.status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
-            self.pm.hook.on_train_error(run=self.info, error=exc)
+    def finish(self, error: BaseException | None = None) -> None:
+        """End the run (once): ``on_train_error`` for ``error``, wait for the writer, close the
+        sinks, ``on_train_end`` with :attr:`status`."""
+        if self._finished:
+            return
+        self._finished = True
+        if error is not None:
+            self.status = "interrupted" if isinstance(error, KeyboardInterrupt) else "failed"
+            self.pm.hook.on_train_error(run=self.info, error=error)
         try:
             self.manager.close()
         finally:
             self.logger.close()
             self.pm.hook.on_train_end(run=self.info, status=self.status)
+
+    def __enter__(self) -> TrainingRun:
+        self.start()
+        return self
+
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
+        self.finish(exc)
 
     # --- metrics --------------------------------------------------------------------------
     def log(self, values: Mapping[str, Any], *, step: int, epoch: int | None = None, split: str = "train") -> dict[str, Any]:
