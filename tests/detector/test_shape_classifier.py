@@ -56,7 +56,9 @@ def test_interrupted_training_resumes_to_the_same_weights(images, tmp_path, monk
     torch.manual_seed(0)
     with pytest.raises(KeyboardInterrupt):
         _weights(images, tmp_path / "interrupted")
-    assert [p.name for p in (tmp_path / "interrupted").iterdir() if not p.name.startswith(".")] == ["step_00002"]
+    assert sorted(p.name for p in (tmp_path / "interrupted").glob("step_*")) == ["step_00002"]
+    # the run API's record of the interrupted run: its metrics and config beside the checkpoint
+    assert (tmp_path / "interrupted" / "metrics.jsonl").read_text().strip() and (tmp_path / "interrupted" / "config.yaml").is_file()
 
     torch.manual_seed(123)  # the resumed run restores the RNGs of step 2, whatever the process's state
     resumed, _ = _weights(images, tmp_path / "interrupted")

@@ -141,20 +141,31 @@ def load_config(
         raise ConfigError(_describe_error(schema, exc.errors()[0], source)) from None
 
 
-def canonical_json(config: BaseModel | Mapping[str, Any]) -> str:
-    data = config.model_dump(mode="json") if isinstance(config, BaseModel) else dict(config)
+def config_json(config: Any) -> dict[str, Any]:
+    """A config as plain JSON values: a pydantic model, a dataclass or a mapping."""
+    import dataclasses
+
+    if isinstance(config, BaseModel):
+        return config.model_dump(mode="json")
+    if dataclasses.is_dataclass(config) and not isinstance(config, type):
+        return json.loads(json.dumps(dataclasses.asdict(config), default=str))
+    return dict(config)
+
+
+def canonical_json(config: Any) -> str:
+    data = config_json(config)
     return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=True)
 
 
-def config_hash(config: BaseModel | Mapping[str, Any]) -> str:
+def config_hash(config: Any) -> str:
     """sha256 of the canonical JSON (sorted keys, no spaces): stable across processes."""
     return hashlib.sha256(canonical_json(config).encode()).hexdigest()
 
 
-def write_resolved_config(config: BaseModel, directory: str | os.PathLike, name: str = "config.yaml") -> Path:
+def write_resolved_config(config: Any, directory: str | os.PathLike, name: str = "config.yaml") -> Path:
     """Write the fully resolved config (defaults filled) atomically next to the checkpoints."""
     path = Path(directory) / name
-    data = config.model_dump(mode="json")
+    data = config_json(config)
     if path.suffix == ".json":
         payload = (json.dumps(data, indent=2) + "\n").encode()
     else:

@@ -35,7 +35,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from trainer_core.checkpoint import CheckpointManager, find_resume_point, load_checkpoint
-from trainer_core.config import config_hash, write_resolved_config
+from trainer_core.config import config_hash, config_json, write_resolved_config
 from trainer_core.errors import UsageError
 from trainer_core.layouts import CheckpointInfo, CheckpointLayout
 from trainer_core.metrics import MetricsLogger, build_sinks
@@ -232,10 +232,10 @@ class TrainingRun:
         layout = self.layout
         name = name or layout.name_format.format(step=step, epoch=epoch if epoch is not None else 0)
         position = dict(position) if position is not None else {"step": int(step), "epoch": epoch}
-        config_json = self.config.model_dump(mode="json") if hasattr(self.config, "model_dump") else None
+        resolved = config_json(self.config) if self.config is not None else None
         state_files: dict[str, Any] = {}
         if layout.single_file:
-            single = {**({"config": config_json} if config_json is not None else {}), **(payload or {})}
+            single = {**({"config": resolved} if resolved is not None else {}), **(payload or {})}
             if self.state is not None:
                 state_files = self.state.files(position, single_file=name, payload=single)
             else:
@@ -243,8 +243,8 @@ class TrainingRun:
         else:
             if self.state is not None:
                 state_files = self.state.files(position)
-            if config_json is not None:
-                state_files[CONFIG_FILE] = config_json
+            if resolved is not None:
+                state_files[CONFIG_FILE] = resolved
             state_files.update(files or {})
         recorded = dict(extra or {})
         if self.state is not None:

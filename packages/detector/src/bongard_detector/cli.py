@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from trainer_core.cli_support import TrainerGroup, echo_json
+from trainer_core import TrainerGroup, echo_json
 
 
 @click.group(cls=TrainerGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -84,7 +84,7 @@ def train_command(force_data, force_train, force_eval, force_all, **options):
 @click.option("--force", is_flag=True, help="Re-evaluate even if nothing changed.")
 def evaluate_command(force, **options):
     """COCO metrics of the trained model on the synthetic test split and the real set."""
-    from trainer_core.errors import UsageError
+    from trainer_core import UsageError
 
     pipeline = _pipeline(**options)
     check = pipeline.cache.check("training", pipeline.training_hash(), [pipeline._model_loads])
@@ -132,7 +132,7 @@ def status_command(root, as_json):
 def reset_command(stage, root):
     """Forget a stage (its outputs stay on disk; the next `detector train` redoes it)."""
     from bongard_detector.pipeline import SHORT
-    from trainer_core.stages import StageCache
+    from trainer_core import StageCache
 
     cache = StageCache(f"{root}/checkpoints", package="bongard-detector")
     done = cache.reset(None if stage == "all" else SHORT[stage])
@@ -155,7 +155,7 @@ def generate_command(out, count, image_size, max_shapes, programs, seed, workers
 
     from bongard_detector.generate import GenerationConfig, generate
     from bongard_detector.programs import ProgramError
-    from trainer_core.errors import UsageError
+    from trainer_core import UsageError
 
     config = GenerationConfig(count=count, image_size=image_size, max_shapes=max_shapes, seed=seed, programs=programs)
     start = time.perf_counter()

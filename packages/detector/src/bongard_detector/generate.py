@@ -100,7 +100,7 @@ def generate(config: GenerationConfig, out: str | os.PathLike, workers: int | No
 
     from tqdm import tqdm
 
-    from trainer_core.atomic import atomic_write_json
+    from trainer_core import atomic_write_json
 
     if config.programs:
         read_programs(config.programs)  # fail early, in one line, on a bad TSV

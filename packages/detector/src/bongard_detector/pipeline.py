@@ -88,14 +88,14 @@ def make_config(profile: str = "standard", **overrides: Any) -> PipelineConfig:
 
 
 def _hash(data: Any) -> str:
-    from trainer_core.config import config_hash
+    from trainer_core import config_hash
 
     return config_hash(data)
 
 
 class Pipeline:
     def __init__(self, config: PipelineConfig, root: str | Path = ".", echo=print, progress: bool = True):
-        from trainer_core.stages import StageCache
+        from trainer_core import StageCache
 
         self.config, self.root, self.echo, self.progress = config, Path(root), echo, progress
         self.cache = StageCache(self.root / "checkpoints", package="bongard-detector", base=self.root)
@@ -148,7 +148,7 @@ class Pipeline:
     def generate_data(self, force: bool | str = False) -> tuple[dict, bool]:
         from bongard_detector.generate import GenerationConfig, generate
         from bongard_detector.programs import human_designed_shapes
-        from trainer_core.stages import dir_output, json_count_output
+        from trainer_core import dir_output, json_count_output
 
         c = self.config
         shapes = dict(max_shapes=c.max_shapes, min_size=c.min_size, max_size=c.max_size)
@@ -177,7 +177,7 @@ class Pipeline:
 
     def train_model(self, force: bool | str = False, data: dict | None = None) -> tuple[dict, bool]:
         from bongard_detector.training import train
-        from trainer_core.stages import checkpoint_output
+        from trainer_core import checkpoint_output
 
         data = data or self.generate_data()[0]
 
@@ -193,7 +193,7 @@ class Pipeline:
 
     def evaluate_model(self, force: bool | str = False, data: dict | None = None) -> tuple[dict, bool]:
         from bongard_detector.training import evaluate, load_classifier, load_trained
-        from trainer_core.stages import checkpoint_output
+        from trainer_core import checkpoint_output
 
         if data is None:
             data = self.generate_data()[0]
@@ -250,7 +250,7 @@ class Pipeline:
         }
         path = self.results_path()
         path.parent.mkdir(parents=True, exist_ok=True)
-        from trainer_core.atomic import atomic_write_json
+        from trainer_core import atomic_write_json
 
         atomic_write_json(path, results)
         results["results_file"] = str(path)
@@ -272,7 +272,7 @@ class Pipeline:
 
     def status(self) -> list[tuple[str, bool, str]]:
         """(stage, ok, timestamp or why not) from the stage files and their outputs."""
-        from trainer_core.stages import validate_output
+        from trainer_core import validate_output
 
         rows = []
         for stage in STAGES:

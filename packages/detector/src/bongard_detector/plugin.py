@@ -1,31 +1,47 @@
-"""bongard-detector's plugin for trainer-core: the checkpoint layouts it writes, so that
-``core plugins``, ``core list-checkpoints`` and ``core show`` know them."""
+"""bongard-detector's plugin for trainer-core: the checkpoint layouts it writes and its models, so
+that ``core plugins``, ``core list-checkpoints``, ``core show`` and ``trainer_core.load_model`` know them."""
 
 from __future__ import annotations
 
-from trainer_core.hookspecs import hookimpl
-from trainer_core.layouts import CheckpointLayout
-
-PACKAGE = "bongard-detector"
+from bongard_detector.layouts import CLASSIFIER_LAYOUT, DETECTOR_LAYOUT, PACKAGE
+from trainer_core import hookimpl
 
 
 @hookimpl
 def register_checkpoint_layouts(register):
-    register(
-        CheckpointLayout(
-            name="detector.model",
-            package=PACKAGE,
-            kind="training",
-            headline_metrics=("loss",),
-            description="FCOS detector: epochs/epoch_NNN (weights, optimizer, schedule, RNGs) and final (SWA model, config, classifier)",
-        )
-    )
-    register(
-        CheckpointLayout(
-            name="detector.classifier",
-            package=PACKAGE,
-            kind="classifier",
-            headline_metrics=("loss",),
-            description="shape classifier of box crops (classifier/step_NNNNN): the detector's backbone start and its rescoring",
-        )
-    )
+    register(DETECTOR_LAYOUT)
+    register(CLASSIFIER_LAYOUT)
+
+
+def _load_detector(path):
+    """The FCOS detector of ``final`` or an ``epochs/epoch_NNN`` checkpoint, in eval mode."""
+    from bongard_detector.training import TrainConfig, build_detector
+    from trainer_core import TORCH_MODEL_FILE, load_checkpoint
+
+    files = load_checkpoint(path, files=None).files
+    config = TrainConfig(**files["config.json"])
+    model = build_detector(config.professional, config.image_size, config.fpn_channels, config.head_convs)
+    model.load_state_dict(files["model.pt"] if "model.pt" in files else files[TORCH_MODEL_FILE])
+    return model.eval()
+
+
+def _load_classifier(path):
+    """The shape classifier of a ``classifier/step_NNNNN`` checkpoint, in eval mode."""
+    from bongard_detector.shape_classifier import build_classifier
+    from bongard_detector.training import TrainConfig
+    from trainer_core import TORCH_MODEL_FILE, load_checkpoint
+
+    files = load_checkpoint(path, files=[TORCH_MODEL_FILE, "config.json"]).files
+    model = build_classifier(TrainConfig(**files["config.json"]).professional)
+    model.load_state_dict(files[TORCH_MODEL_FILE])
+    return model.eval()
+
+
+@hookimpl
+def register_models(register):
+    from trainer_core import ModelSpec
+
+    register(ModelSpec(name=DETECTOR_LAYOUT.model, package=PACKAGE, framework="torch", layouts=(DETECTOR_LAYOUT.name,),
+                       load=_load_detector, description="FCOS on a ResNet FPN (torchvision)"))  # fmt: skip
+    register(ModelSpec(name=CLASSIFIER_LAYOUT.model, package=PACKAGE, framework="torch", layouts=(CLASSIFIER_LAYOUT.name,),
+                       load=_load_classifier, description="ResNet classifier of shape crops"))  # fmt: skip

@@ -89,10 +89,8 @@ def train_classifier(config, dataset, out_dir: str | Path, device: torch.device,
     ``out_dir``'s last checkpoint) and return (its weights, a summary with the held-out accuracy)."""
     from tqdm import tqdm
 
-    from bongard_detector.training import PACKAGE
-    from trainer_core.checkpoint import CheckpointManager, load_checkpoint
-    from trainer_core.retention import RetentionPolicy
-    from trainer_core.training_state import restore_training_state, training_state
+    from bongard_detector.layouts import CLASSIFIER_LAYOUT
+    from trainer_core import RetentionPolicy, TorchState, TrainingRun, list_committed
 
     started = time.perf_counter()
     crops, labels = shape_crops(dataset, config.classifier_crop)
@@ -102,16 +100,16 @@ def train_classifier(config, dataset, out_dir: str | Path, device: torch.device,
     steps = config.classifier_steps
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.classifier_learning_rate, weight_decay=config.weight_decay)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config.classifier_learning_rate, total_steps=steps, pct_start=0.15)
-    manager = CheckpointManager(Path(out_dir), package=PACKAGE, layout="detector.classifier", kind="classifier", name_format="step_{step:05d}",
-                                retention=RetentionPolicy(keep_last=1))  # fmt: skip
-    step = 0
-    last = manager.latest()
-    if last is not None:
-        step = restore_training_state(load_checkpoint(last.path).files, model, optimizer, scheduler)["step"]
-        echo(f"resuming the shape classifier after step {step} from {last.path}")
+    out_dir = Path(out_dir)
+    resume = out_dir if any(c.status == "ok" for c in list_committed(out_dir, CLASSIFIER_LAYOUT.name)) else None
+    run = TrainingRun(config, layout=CLASSIFIER_LAYOUT, state=TorchState(model, optimizer, scheduler), run_dir=out_dir, resume=resume,
+                      retention=RetentionPolicy(keep_last=1), disabled_sinks=("console",), seed=config.seed)  # fmt: skip
+    step = run.position.get("step", 0)
+    if run.resumed_from is not None:
+        echo(f"resuming the shape classifier after step {step} from {run.resumed_from}")
     bar = tqdm(total=steps, initial=step, desc="shape classifier on box crops", unit="step", disable=not progress)
     model.train()
-    with manager, bar:  # an interruption still finishes writing the last checkpoint
+    with run, bar:  # an interruption still finishes writing the last checkpoint
         while step < steps:
             index = torch.randint(0, len(crops), (config.classifier_batch_size,))
             loss = F.cross_entropy(model(_batch(crops[index].to(device), True)), labels[index].to(device))
@@ -122,9 +120,9 @@ def train_classifier(config, dataset, out_dir: str | Path, device: torch.device,
             step += 1
             bar.update(1)
             bar.set_postfix(loss=f"{loss.item():.3f}")
+            run.log({"loss": loss.item(), "lr": scheduler.get_last_lr()[0]}, step=step)
             if step % CHECKPOINT_EVERY == 0 or step == steps:
-                files = training_state(model, optimizer, scheduler, position={"step": step})
-                manager.save(files, step=step, metrics={"loss": loss.item()})
+                run.save(step=step, metrics={"loss": loss.item()}, position={"step": step})
     held_out = accuracy(model, test_crops, test_labels, device)
     echo(f"shape classifier: {steps} steps on {len(crops)} shape crops, held-out accuracy {held_out:.3f}")
     summary = {
@@ -138,11 +136,11 @@ def train_classifier(config, dataset, out_dir: str | Path, device: torch.device,
 
 def latest_classifier(out_dir: str | Path) -> dict | None:
     """The weights of the last checkpoint :func:`train_classifier` committed in ``out_dir``."""
-    from trainer_core.checkpoint import list_committed, load_checkpoint
-    from trainer_core.training_state import MODEL_FILE
+    from bongard_detector.layouts import CLASSIFIER_LAYOUT
+    from trainer_core import TORCH_MODEL_FILE, list_committed, load_checkpoint
 
-    committed = list_committed(out_dir) if Path(out_dir).is_dir() else []
-    return load_checkpoint(committed[-1].path).files[MODEL_FILE] if committed else None
+    committed = [c for c in list_committed(out_dir, CLASSIFIER_LAYOUT.name) if c.status == "ok"] if Path(out_dir).is_dir() else []
+    return load_checkpoint(committed[-1].path, files=[TORCH_MODEL_FILE]).files[TORCH_MODEL_FILE] if committed else None
 
 
 @torch.no_grad()

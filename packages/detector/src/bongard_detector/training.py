@@ -30,10 +30,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from bongard_detector.layouts import DETECTOR_LAYOUT, PACKAGE  # noqa: F401 - PACKAGE is read by the pipeline
 from bongard_detector.model import build_detector
-
-PACKAGE = "bongard-detector"
-LAYOUT = "detector.model"
 
 
 @dataclass(frozen=True)
@@ -200,9 +198,7 @@ def train(config: TrainConfig, train_dir: str | Path, out_dir: str | Path, *, ec
     from torch.optim.swa_utils import AveragedModel
     from tqdm import tqdm
 
-    from trainer_core.checkpoint import CheckpointManager, load_checkpoint
-    from trainer_core.retention import RetentionPolicy
-    from trainer_core.training_state import restore_training_state, training_state
+    from trainer_core import RetentionPolicy, TorchState, TrainingRun, commit_checkpoint, list_committed
 
     torch.manual_seed(config.seed)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -221,17 +217,16 @@ def train(config: TrainConfig, train_dir: str | Path, out_dir: str | Path, *, ec
     swa = AveragedModel(model) if config.swa_epochs else None
     swa_start = config.epochs - config.swa_epochs + 1
     out_dir = Path(out_dir)
-    manager = CheckpointManager(out_dir / "epochs", package=PACKAGE, layout=LAYOUT, kind="training", name_format="epoch_{epoch:03d}",
-                                retention=RetentionPolicy(keep_last=2))  # fmt: skip
+    resume = out_dir if any(c.status == "ok" for c in list_committed(out_dir / DETECTOR_LAYOUT.checkpoint_dir, DETECTOR_LAYOUT.name)) else None
+    run = TrainingRun(config, layout=DETECTOR_LAYOUT, state=TorchState(model, optimizer, scheduler), run_dir=out_dir, resume=resume,
+                      retention=RetentionPolicy(keep_last=2), disabled_sinks=("console",), seed=config.seed)  # fmt: skip
     start_epoch, classifier = 1, None
-    last = manager.latest()
-    if last is not None:
-        files = load_checkpoint(last.path).files
-        position = restore_training_state(files, model, optimizer, scheduler)
-        if swa is not None and "swa.pt" in files:
-            swa.load_state_dict(files["swa.pt"])
+    if run.resumed_from is not None:
+        position = run.position
+        if swa is not None and "swa.pt" in run.loaded_files:
+            swa.load_state_dict(run.loaded_files["swa.pt"])
         start_epoch, classifier = position["epoch"] + 1, position.get("classifier")
-        echo(f"resuming after epoch {position['epoch']} from {last.path}")
+        echo(f"resuming after epoch {position['epoch']} from {run.resumed_from}")
     elif config.classifier_steps:
         from bongard_detector.shape_classifier import train_classifier
 
@@ -240,52 +235,60 @@ def train(config: TrainConfig, train_dir: str | Path, out_dir: str | Path, *, ec
     autocast, scaler = _autocast(device, config.precision)
     workers = loader_workers(config.workers, device)
     history, started, images_seen = [], time.perf_counter(), 0
-    for epoch in range(start_epoch, config.epochs + 1):
-        model.train()
-        total, count = 0.0, 0
-        bar = tqdm(loader(dataset, config.batch_size, workers, True, config.seed, epoch), total=steps_per_epoch,
-                   desc=f"epoch {epoch}/{config.epochs}", disable=not progress, unit="batch")  # fmt: skip
-        for images, targets in bar:
-            images = [img.to(device) for img in images]
-            targets = [{"boxes": t["boxes"].to(device), "labels": t["labels"].to(device)} for t in targets]
-            with autocast:
-                losses = model(images, targets)
-                loss = sum(losses.values())
-            optimizer.zero_grad(set_to_none=True)
-            if scaler is not None:
-                scaler.scale(loss).backward()
-                scaler.step(optimizer)
-                scaler.update()
-            else:
-                loss.backward()
-                optimizer.step()
-            scheduler.step()
-            total, count = total + loss.item(), count + 1
-            images_seen += len(images)
-            bar.set_postfix(loss=f"{total / count:.3f}")
-        if swa is not None and epoch >= swa_start:
-            swa.update_parameters(model)
-        history.append({"epoch": epoch, "loss": total / max(count, 1)})
-        echo(f"epoch {epoch}/{config.epochs} loss {total / max(count, 1):.4f}")
-        files = training_state(model, optimizer, scheduler, position={"epoch": epoch, "classifier": classifier})
-        if swa is not None:
-            files["swa.pt"] = swa.state_dict()
-        manager.save(files, step=epoch * steps_per_epoch, epoch=epoch, metrics={"loss": total / max(count, 1)})
+    run.start()
+    try:
+        for epoch in range(start_epoch, config.epochs + 1):
+            model.train()
+            total, count = 0.0, 0
+            bar = tqdm(loader(dataset, config.batch_size, workers, True, config.seed, epoch), total=steps_per_epoch,
+                       desc=f"epoch {epoch}/{config.epochs}", disable=not progress, unit="batch")  # fmt: skip
+            for images, targets in bar:
+                images = [img.to(device) for img in images]
+                targets = [{"boxes": t["boxes"].to(device), "labels": t["labels"].to(device)} for t in targets]
+                with autocast:
+                    losses = model(images, targets)
+                    loss = sum(losses.values())
+                optimizer.zero_grad(set_to_none=True)
+                if scaler is not None:
+                    scaler.scale(loss).backward()
+                    scaler.step(optimizer)
+                    scaler.update()
+                else:
+                    loss.backward()
+                    optimizer.step()
+                scheduler.step()
+                total, count = total + loss.item(), count + 1
+                images_seen += len(images)
+                bar.set_postfix(loss=f"{total / count:.3f}")
+            if swa is not None and epoch >= swa_start:
+                swa.update_parameters(model)
+            history.append({"epoch": epoch, "loss": total / max(count, 1)})
+            echo(f"epoch {epoch}/{config.epochs} loss {total / max(count, 1):.4f}")
+            run.log({"loss": total / max(count, 1), "lr": scheduler.get_last_lr()[0]}, step=epoch * steps_per_epoch, epoch=epoch)
+            run.save(step=epoch * steps_per_epoch, epoch=epoch, metrics={"loss": total / max(count, 1)},
+                     position={"epoch": epoch, "classifier": classifier}, files={"swa.pt": swa.state_dict()} if swa is not None else None)  # fmt: skip
+    except BaseException as exc:
+        run.finish(exc)
+        raise
     seconds = time.perf_counter() - started
     final = model
     if swa is not None and config.epochs >= swa_start:
         final = swa.module
         recompute_batchnorm(final, dataset, config.batch_size, workers, config.seed, device)
-    final_manager = CheckpointManager(out_dir, package=PACKAGE, layout=LAYOUT, kind="training", name_format="final")
     files = {"model.pt": final.state_dict(), "config.json": asdict(config)}
     if config.classifier_steps:
         from bongard_detector.shape_classifier import latest_classifier
 
         files["classifier.pt"] = latest_classifier(out_dir / "classifier")
-    final_manager.save(files, step=config.epochs * steps_per_epoch,
-                       epoch=config.epochs, name="final", metrics={"loss": history[-1]["loss"] if history else None})  # fmt: skip
-    manager.close()
-    final_manager.close()
+    parameters = sum(p.numel() for p in final.parameters())
+    try:
+        commit_checkpoint(DETECTOR_LAYOUT, out_dir, files, step=config.epochs * steps_per_epoch, epoch=config.epochs, name="final",
+                          metrics={"loss": history[-1]["loss"] if history else None}, config_hash=run.config_hash,
+                          extra={"model": {"name": DETECTOR_LAYOUT.model, "parameters": parameters}})  # fmt: skip
+    except BaseException as exc:
+        run.finish(exc)
+        raise
+    run.finish()
     return {"checkpoint": str(out_dir / "final"), "epochs": config.epochs, "seconds": round(seconds, 1),
             "images_per_second": round(images_seen / seconds, 2) if seconds else None, "history": history,
             "classifier": classifier}  # fmt: skip
@@ -293,7 +296,7 @@ def train(config: TrainConfig, train_dir: str | Path, out_dir: str | Path, *, ec
 
 def load_trained(path: str | Path, device: torch.device | None = None):
     """The model saved by :func:`train` (weights_only loading through trainer-core)."""
-    from trainer_core.checkpoint import load_checkpoint
+    from trainer_core import load_checkpoint
 
     files = load_checkpoint(path, files=["model.pt", "config.json"]).files  # not the classifier: load_classifier reads it
     config = TrainConfig(**files["config.json"])
@@ -305,9 +308,9 @@ def load_trained(path: str | Path, device: torch.device | None = None):
 def load_classifier(path: str | Path, device: torch.device | None = None):
     """The shape classifier saved with the model by :func:`train`, or None when it was trained without."""
     from bongard_detector.shape_classifier import build_classifier
-    from trainer_core.checkpoint import describe_checkpoint, load_checkpoint
+    from trainer_core import load_checkpoint, verify_checkpoint
 
-    if "classifier.pt" not in describe_checkpoint(path).files:
+    if "classifier.pt" not in verify_checkpoint(path, hashes=False).files:
         return None
     files = load_checkpoint(path, files=["classifier.pt", "config.json"]).files
     classifier = build_classifier(TrainConfig(**files["config.json"]).professional)
