@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _common import report, timed  # noqa: E402
 
 from trainer_core.checkpoint import CheckpointManager  # noqa: E402
-from trainer_core.training_state import training_state  # noqa: E402
+from trainer_core.training_state import TorchState  # noqa: E402
 
 torch.manual_seed(0)
 model = nn.Sequential(*[nn.Linear(2048, 2048) for _ in range(6)])  # 25M params: 100 MB, + 100 MB momentum
@@ -35,7 +35,7 @@ def save_times(async_save: bool, saves: int = 4) -> list[float]:
         manager = CheckpointManager(root, package="bench", layout="bench.async", async_save=async_save)
         stalls = []
         for step in range(1, saves + 1):
-            stalls.append(timed(lambda step=step: manager.save(training_state(model, optimizer), step=step)))
+            stalls.append(timed(lambda step=step: manager.save(TorchState(model, optimizer).files({"step": step}), step=step)))
             manager.wait()  # stands for the training steps between two saves
         manager.close()
     return stalls

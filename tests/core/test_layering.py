@@ -61,3 +61,39 @@ def test_packages_never_import_a_sibling():
             assert not imported & siblings, f"{path} imports sibling package(s) {imported & siblings}"
             if folder == "core":
                 assert not imported & set(IMPORT_NAMES.values()) - {"trainer_core"}
+
+
+def _imports_of(path):
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            yield node.module, [a.name for a in node.names]
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                yield alias.name, []
+
+
+def test_packages_use_only_trainer_cores_public_api():
+    import trainer_core
+
+    for folder in IMPORT_NAMES:
+        if folder == "core":
+            continue
+        for path in (ROOT / "packages" / folder / "src").rglob("*.py"):
+            for module, names in _imports_of(path):
+                if module.split(".")[0] != "trainer_core":
+                    continue
+                assert module == "trainer_core", f"{path.relative_to(ROOT)} imports {module}: import from trainer_core itself"
+                missing = [n for n in names if n not in trainer_core.__all__]
+                assert not missing, f"{path.relative_to(ROOT)} imports {missing}, which trainer_core does not export"
+
+
+def test_only_core_builds_checkpoint_managers_and_metrics_loggers():
+    """Every trainer gets them from TrainingRun (or commit_checkpoint): no package builds its own."""
+    for folder in IMPORT_NAMES:
+        if folder == "core":
+            continue
+        for path in (ROOT / "packages" / folder / "src").rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text())):
+                if isinstance(node, ast.Call):
+                    name = getattr(node.func, "id", None) or getattr(node.func, "attr", None)
+                    assert name not in ("CheckpointManager", "MetricsLogger", "build_sinks"), f"{path.relative_to(ROOT)} builds a {name}"

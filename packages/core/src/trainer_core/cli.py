@@ -252,7 +252,7 @@ def build_cli(pm: TrainerPluginManager | None = None) -> click.Group:
             dist, version = obj.pm.distributions.get(name, ("-", "-"))
             owned = {
                 kind: sorted(item for (k, item), owner in registry.owners.items() if owner == name and k == kind)
-                for kind in ("layout", "schema", "sink")
+                for kind in ("layout", "schema", "model", "sink")
             }
             entries.append(
                 {
@@ -261,6 +261,7 @@ def build_cli(pm: TrainerPluginManager | None = None) -> click.Group:
                     "version": version,
                     "layouts": owned["layout"],
                     "config_schemas": owned["schema"],
+                    "models": owned["model"],
                     "sinks": owned["sink"],
                     "hooks": implemented_hooks(obj.pm, plugin),
                 }
@@ -271,7 +272,7 @@ def build_cli(pm: TrainerPluginManager | None = None) -> click.Group:
             return
         for e in entries:
             click.echo(f"{e['name']}  ({e['distribution']} {e['version']})")
-            for label in ("layouts", "config_schemas", "sinks", "hooks"):
+            for label in ("layouts", "config_schemas", "models", "sinks", "hooks"):
                 if e[label]:
                     click.echo(f"    {label.replace('_', ' ')}: {', '.join(e[label])}")
         for f in failures:

@@ -65,31 +65,6 @@ def restore_rng_state(state: dict[str, Any]) -> Any:
     return None
 
 
-def training_state(
-    model: Any, optimizer: Any = None, scheduler: Any = None, *, position: dict[str, Any] | None = None, jax_key: Any = None
-) -> dict[str, Any]:
-    """The files of a full training checkpoint: weights plus everything needed to resume."""
-    trainer_state = {
-        "optimizer": optimizer.state_dict() if optimizer is not None else None,
-        "scheduler": scheduler.state_dict() if scheduler is not None else None,
-        "rng": capture_rng_state(jax_key),
-        "position": dict(position or {}),
-    }
-    return {MODEL_FILE: model.state_dict(), STATE_FILE: trainer_state}
-
-
-def restore_training_state(files: dict[str, Any], model: Any, optimizer: Any = None, scheduler: Any = None) -> dict[str, Any]:
-    """Load weights, optimizer, scheduler and RNGs from loaded checkpoint files; returns position."""
-    model.load_state_dict(files[MODEL_FILE])
-    state = files[STATE_FILE]
-    if optimizer is not None and state.get("optimizer") is not None:
-        optimizer.load_state_dict(state["optimizer"])
-    if scheduler is not None and state.get("scheduler") is not None:
-        scheduler.load_state_dict(state["scheduler"])
-    restore_rng_state(state["rng"])
-    return dict(state.get("position") or {})
-
-
 def epoch_permutation(num_items: int, epoch: int, seed: int) -> Any:
     """The data order of ``epoch``: a pure function of (seed, epoch), so resume needs no state."""
     import torch
