@@ -43,6 +43,8 @@ demo: install
 		--output-dir demo_runs/choice2vec/training_checkpoints_$$(date +%Y-%m-%d_%H-%M-%S)
 	$(BIN)/arc train --config configs/arc/selection.yaml --set epochs=1 --set batches_per_epoch=60 \
 		--checkpoint-dir demo_runs/arc/checkpoints --save-as demo_$$(date +%Y%m%d_%H%M%S)
+	$(BIN)/detector train --profile quick --dataset-size 200 --epochs 1 --classifier-steps 50 --image-size 128 \
+		--root $(CURDIR)/demo_runs/detector
 	$(BIN)/core list-checkpoints demo_runs
 
 test: install browser-deps
