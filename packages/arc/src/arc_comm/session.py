@@ -24,7 +24,7 @@ from arc_comm.config import ArcConfig
 from arc_comm.data import NUM_COLORS, load_grids, within_task_split
 from arc_comm.layouts import ENCODER_LAYOUT, PACKAGE, SYSTEM_LAYOUT  # noqa: F401 - PACKAGE is read by the server
 from arc_comm.model import ARCAutoencoder, ARCEncoder
-from trainer_core import TorchState, TrainingRun, UsageError, allocate_run_dir, commit_checkpoint, load_checkpoint
+from trainer_core import TorchState, TrainingRun, UsageError, allocate_run_dir, load_checkpoint
 
 ENCODER_FIELDS = ("num_colors", "embedding_dim", "hidden_dim", "latent_dim", "num_conv_layers")
 
@@ -318,10 +318,8 @@ class TrainingSession:
             "max_grid_size": c.max_grid_size,
         }
         metrics = {k: payload[k] for k in ("val_loss", "val_acc") if payload[k] is not None}
-        parameters = sum(p.numel() for p in self.model.encoder.parameters())
-        commit_checkpoint(ENCODER_LAYOUT, self.checkpoint_dir, {name: payload}, step=self._global_step(max(s.epoch, 1), s.batch), epoch=s.epoch,
-                          name=name, metrics=metrics, config_hash=self.run_record.config_hash, pm=self.pm,
-                          extra={"model": {"name": ENCODER_LAYOUT.model, "parameters": parameters}})  # fmt: skip
+        self.run_record.export(self.checkpoint_dir, {name: payload}, step=self._global_step(max(s.epoch, 1), s.batch), epoch=s.epoch,
+                               name=name, metrics=metrics, layout=ENCODER_LAYOUT, model=self.model.encoder)  # fmt: skip
         return self.checkpoint_dir / name
 
     def close(self) -> None:

@@ -39,6 +39,7 @@ from trainer_core.config import config_hash, config_json, write_resolved_config
 from trainer_core.errors import UsageError
 from trainer_core.layouts import CheckpointInfo, CheckpointLayout
 from trainer_core.metrics import MetricsLogger, build_sinks
+from trainer_core.models import parameter_count
 from trainer_core.retention import RetentionPolicy
 from trainer_core.run import Run
 from trainer_core.visuals import VisualizationEvent
@@ -257,6 +258,25 @@ class TrainingRun:
             else:
                 notify(result)
         return result
+
+    def export(
+        self,
+        directory: str | Path,
+        files: Mapping[str, Any],
+        *,
+        step: int,
+        epoch: int | None = None,
+        name: str,
+        metrics: Mapping[str, Any] | None = None,
+        layout: CheckpointLayout | None = None,
+        model: Any = None,
+    ) -> CheckpointInfo:
+        """Commit ``files`` as one checkpoint outside the run's series (a final model, an exported
+        encoder) with this run's config hash and hooks, and ``model``'s name and size recorded."""
+        layout = layout or self.layout
+        extra = {"model": {"name": layout.model or layout.name, "parameters": parameter_count(model)}} if model is not None else None
+        return commit_checkpoint(layout, directory, files, step=step, epoch=epoch, metrics=metrics, name=name,
+                                 config_hash=self.config_hash, extra=extra, pm=self.pm)  # fmt: skip
 
     def wait(self) -> None:
         """Block until the save in flight is committed (asynchronous saving)."""

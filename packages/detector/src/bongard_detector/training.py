@@ -198,7 +198,7 @@ def train(config: TrainConfig, train_dir: str | Path, out_dir: str | Path, *, ec
     from torch.optim.swa_utils import AveragedModel
     from tqdm import tqdm
 
-    from trainer_core import RetentionPolicy, TorchState, TrainingRun, commit_checkpoint, list_committed
+    from trainer_core import RetentionPolicy, TorchState, TrainingRun, list_committed
 
     torch.manual_seed(config.seed)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -235,8 +235,7 @@ def train(config: TrainConfig, train_dir: str | Path, out_dir: str | Path, *, ec
     autocast, scaler = _autocast(device, config.precision)
     workers = loader_workers(config.workers, device)
     history, started, images_seen = [], time.perf_counter(), 0
-    run.start()
-    try:
+    with run:
         for epoch in range(start_epoch, config.epochs + 1):
             model.train()
             total, count = 0.0, 0
@@ -267,28 +266,18 @@ def train(config: TrainConfig, train_dir: str | Path, out_dir: str | Path, *, ec
             run.log({"loss": total / max(count, 1), "lr": scheduler.get_last_lr()[0]}, step=epoch * steps_per_epoch, epoch=epoch)
             run.save(step=epoch * steps_per_epoch, epoch=epoch, metrics={"loss": total / max(count, 1)},
                      position={"epoch": epoch, "classifier": classifier}, files={"swa.pt": swa.state_dict()} if swa is not None else None)  # fmt: skip
-    except BaseException as exc:
-        run.finish(exc)
-        raise
-    seconds = time.perf_counter() - started
-    final = model
-    if swa is not None and config.epochs >= swa_start:
-        final = swa.module
-        recompute_batchnorm(final, dataset, config.batch_size, workers, config.seed, device)
-    files = {"model.pt": final.state_dict(), "config.json": asdict(config)}
-    if config.classifier_steps:
-        from bongard_detector.shape_classifier import latest_classifier
+        seconds = time.perf_counter() - started
+        final = model
+        if swa is not None and config.epochs >= swa_start:
+            final = swa.module
+            recompute_batchnorm(final, dataset, config.batch_size, workers, config.seed, device)
+        files = {"model.pt": final.state_dict(), "config.json": asdict(config)}
+        if config.classifier_steps:
+            from bongard_detector.shape_classifier import latest_classifier
 
-        files["classifier.pt"] = latest_classifier(out_dir / "classifier")
-    parameters = sum(p.numel() for p in final.parameters())
-    try:
-        commit_checkpoint(DETECTOR_LAYOUT, out_dir, files, step=config.epochs * steps_per_epoch, epoch=config.epochs, name="final",
-                          metrics={"loss": history[-1]["loss"] if history else None}, config_hash=run.config_hash,
-                          extra={"model": {"name": DETECTOR_LAYOUT.model, "parameters": parameters}})  # fmt: skip
-    except BaseException as exc:
-        run.finish(exc)
-        raise
-    run.finish()
+            files["classifier.pt"] = latest_classifier(out_dir / "classifier")
+        run.export(out_dir, files, step=config.epochs * steps_per_epoch, epoch=config.epochs, name="final", model=final,
+                   metrics={"loss": history[-1]["loss"] if history else None})  # fmt: skip
     return {"checkpoint": str(out_dir / "final"), "epochs": config.epochs, "seconds": round(seconds, 1),
             "images_per_second": round(images_seen / seconds, 2) if seconds else None, "history": history,
             "classifier": classifier}  # fmt: skip

@@ -190,7 +190,6 @@ def train(
         run_dir=None if resume_from is not None else config.output_dir,
         resume=resume_from,
         pm=pm,
-        seed=config.seed,
         sink_options={"console": dict(total_steps=steps_per_epoch * config.epochs, unit="epoch", total=config.epochs, progress=progress)},
     )
     out_dir = run.run_dir
