@@ -28,6 +28,7 @@ DEFAULT_PLUGINS = (
     "trainer_core.default_plugins.sinks",
     "trainer_core.default_plugins.example",
     "trainer_core.default_plugins.stages",
+    "trainer_core.default_plugins.run_record",
 )
 
 

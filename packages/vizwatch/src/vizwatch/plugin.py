@@ -5,7 +5,9 @@ A trainer enables it through the visualization event's options, e.g.
 ``VisualizationEvent(..., options={"enabled": True, "method": "tsne", "every": 10})``; keys:
 ``enabled``, ``method`` (tsne, umap, pca), ``every``, ``root`` (default
 ``training_feature_visualizations``), ``train_points`` (500), ``val_points`` (300), ``seed``,
-``worker`` (``process`` or ``thread``).
+``worker`` (``process`` or ``thread``), ``on`` (``epoch``: drawn from ``visualize_epoch_end``, the
+default; ``checkpoint``: drawn from ``visualize_checkpoint``, i.e. only for epochs whose checkpoint
+was committed).
 """
 
 from __future__ import annotations
@@ -90,8 +92,20 @@ def register_config_schemas(register):
 
 @hookimpl
 def visualize_epoch_end(event):
-    if not event.options.get("enabled"):
-        return
+    """Snapshot the latent space at an epoch end (options ``on: epoch``, the default)."""
+    if event.options.get("enabled") and event.options.get("on", "epoch") == "epoch":
+        _submit(event)
+
+
+@hookimpl
+def visualize_checkpoint(event, checkpoint):
+    """Snapshot the latent space once ``checkpoint`` is committed (options ``on: checkpoint``): every
+    frame then matches a checkpoint that exists on disk."""
+    if event.options.get("enabled") and event.options.get("on") == "checkpoint":
+        _submit(event)
+
+
+def _submit(event):
     from vizwatch.watcher import RunWatcher
 
     key = str(event.run_dir)

@@ -29,6 +29,7 @@ class VizwatchConfig(TrainerConfig):
     viz_method: Literal["tsne", "umap", "pca"] = "tsne"
     viz_root: str = "training_feature_visualizations"
     viz_worker: Literal["process", "thread"] = "process"
+    viz_on: Literal["epoch", "checkpoint"] = Field("epoch", description="draw at each epoch end, or once each epoch's checkpoint is committed")
     keep_last: int = Field(2, ge=1)
 
     @model_validator(mode="after")

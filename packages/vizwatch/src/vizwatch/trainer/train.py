@@ -75,6 +75,7 @@ def train(
         "root": config.viz_root,
         "worker": config.viz_worker,
         "seed": config.seed,
+        "on": config.viz_on,
     }
     wants_visuals = config.visualize_training and run.wants_visuals
 
@@ -109,21 +110,13 @@ def train(
             val_metrics, _ = evaluate(model, x_val, y_val, config.focal_gamma)
             metrics = {"train_loss": total_loss / len(fit_idx), "train_acc": correct / len(fit_idx), **val_metrics}
             run.log(metrics, step=step, epoch=epoch, split="val")
-            run.save(step=step, epoch=epoch, metrics=metrics, position={"epoch": epoch, "batch": 0, "step": step})
-            if wants_visuals:
-                run.visualize_epoch_end(
-                    VisualizationEvent(
-                        run_dir=run.run_dir,
-                        epoch=epoch,
-                        step=step,
-                        metrics=metrics,
-                        class_names=data.class_names,
-                        total_epochs=config.epochs,
-                        package=LAYOUT.package,
-                        options=options,
-                        splits_factory=latent_splits,
-                    )
-                )
+            event = VisualizationEvent(
+                run_dir=run.run_dir, epoch=epoch, step=step, metrics=metrics, class_names=data.class_names, total_epochs=config.epochs,
+                package=LAYOUT.package, options=options, splits_factory=latent_splits,
+            ) if wants_visuals else None  # fmt: skip
+            run.save(step=step, epoch=epoch, metrics=metrics, position={"epoch": epoch, "batch": 0, "step": step}, visualization=event)
+            if event is not None:
+                run.visualize_epoch_end(event)
     best = max(run.checkpoints(), key=lambda c: c.metrics.get("val_balanced_acc", -1), default=None)
     return {
         "status": run.status,
