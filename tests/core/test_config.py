@@ -106,3 +106,45 @@ def test_cli_config_errors_exit_2_with_one_line(tmp_path, run_core, monkeypatch,
     lines = result.output.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and needle in lines[0], result.output
     assert not (tmp_path / "out" / "checkpoints").exists()  # nothing was started
+
+
+def test_core_config_schema_and_check(tmp_path, run_core):
+    schema = json.loads(run_core("config", "schema", "core.example").stdout)
+    assert schema["title"] == "core.example" and schema["properties"]["epochs"]["default"] == 20
+    good = tmp_path / "good.yaml"
+    good.write_text("epochs: 3\nlearning_rate: 0.05\n")
+    ok = run_core("config", "check", good, "--schema", "core.example")
+    assert ok.exit_code == 0 and "valid core.example" in ok.stdout
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("epoch: 3\n")
+    refused = run_core("config", "check", bad, "--schema", "core.example")
+    assert refused.exit_code == 2 and "unknown key 'epoch'" in refused.stderr and "did you mean 'epochs'" in refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1 and "Traceback" not in refused.output
+    unknown = run_core("config", "schema", "core.exampel")
+    assert unknown.exit_code == 2 and "did you mean 'core.example'" in unknown.stderr
+    written = run_core("config", "schema", "core.example", "--output", tmp_path / "s.json")
+    assert written.exit_code == 0 and json.loads((tmp_path / "s.json").read_text())["title"] == "core.example"
+
+
+def test_a_dataclass_schema_validates_and_refuses_unknown_keys(tmp_path):
+    from dataclasses import dataclass
+
+    from trainer_core.config import ConfigSchema
+    from trainer_core.errors import ConfigError
+
+    @dataclass(frozen=True)
+    class Settings:
+        epochs: int = 3
+        rate: float = 0.1
+
+    schema = ConfigSchema(name="dc", model=Settings)
+    assert schema.json_schema()["properties"]["rate"]["default"] == 0.1
+    path = tmp_path / "s.json"
+    path.write_text('{"epochs": 5}')
+    assert schema.check_file(path) == Settings(epochs=5)
+    path.write_text('{"epocs": 5}')
+    with pytest.raises(ConfigError, match="unknown key 'epocs'.*did you mean 'epochs'"):
+        schema.check_file(path)
+    path.write_text('{"epochs": "many"}')
+    with pytest.raises(ConfigError, match="key 'epochs'"):
+        schema.check_file(path)

@@ -164,4 +164,5 @@ def test_plugins_json_lists_layouts_schemas_and_models_for_every_package():
         by_dist.setdefault(entry["distribution"], []).append(entry)
     for dist in ("spinlock-vqvae", "choice2vec", "arc-comm", "bongard-detector", "vizwatch"):
         (entry,) = by_dist[dist]
-        assert entry["layouts"] and entry["models"], entry
+        assert entry["layouts"] and entry["models"] and entry["config_schemas"], entry
+    assert all(entry["hooks"] for entry in report["plugins"])

@@ -79,11 +79,11 @@ _EXPORTS = {
     "allocate_run_dir": "trainer_core.rundirs",
     "timestamped_run_dir": "trainer_core.rundirs",
     # command-line helpers shared by every package's CLI
-    "TrainerGroup": "trainer_core.cli_support",
-    "echo_json": "trainer_core.cli_support",
-    "format_value": "trainer_core.cli_support",
-    "render_table": "trainer_core.cli_support",
-    "human_size": "trainer_core.cli_support",
+    "TrainerGroup": "trainer_core.cli.support",
+    "echo_json": "trainer_core.cli.support",
+    "format_value": "trainer_core.cli.support",
+    "render_table": "trainer_core.cli.support",
+    "human_size": "trainer_core.cli.support",
 }
 
 __all__ = sorted(_EXPORTS)

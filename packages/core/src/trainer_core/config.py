@@ -34,12 +34,49 @@ class TrainerConfig(BaseModel):
 
 @dataclass(frozen=True)
 class ConfigSchema:
-    """A registered config format: ``name`` (e.g. ``vqvae``), its model and readable formats."""
+    """A registered config format: ``name`` (e.g. ``vqvae``), its model and readable formats.
+
+    ``model`` is a :class:`TrainerConfig` subclass, or a dataclass (validated through pydantic,
+    unknown keys refused all the same).
+    """
 
     name: str
-    model: type[TrainerConfig]
+    model: type
     formats: tuple[str, ...] = ("json", "yaml")
     description: str = ""
+
+    def json_schema(self) -> dict[str, Any]:
+        """The JSON Schema of the config (for editors), with the schema's name as its title."""
+        schema = _adapter(self.model).json_schema()
+        schema["title"] = self.name
+        if self.description:
+            schema.setdefault("description", self.description)
+        return schema
+
+    def check_file(self, path: str | os.PathLike) -> Any:
+        """Read and validate a config file; one-line :class:`ConfigError` naming the key."""
+        return load_config(self.model, path)
+
+
+def _adapter(model: type) -> pydantic.TypeAdapter:
+    return pydantic.TypeAdapter(model)
+
+
+def _unknown_keys(model: Any, data: Any, loc: tuple[str, ...] = ()) -> dict[str, Any] | None:
+    """A dataclass ignores unknown keys in pydantic; refuse them like TrainerConfig does (first one,
+    as a pydantic error dict)."""
+    fields = _field_names(model)
+    if not fields or not isinstance(data, dict):
+        return None
+    for key, value in data.items():
+        if key not in fields:
+            return {"type": "extra_forbidden", "loc": (*loc, key), "msg": "extra inputs are not permitted", "input": value}
+        annotation = getattr(fields[key], "type", None)
+        if isinstance(annotation, type) and _field_names(annotation):
+            found = _unknown_keys(annotation, value, (*loc, key))
+            if found:
+                return found
+    return None
 
 
 def read_config_file(path: str | os.PathLike, formats: Iterable[str] = ("json", "yaml")) -> dict[str, Any]:
@@ -95,15 +132,23 @@ def _suggest(name: str, choices: Iterable[str]) -> str:
     return f" (did you mean '{close[0]}'?)" if close else ""
 
 
-def _fields_at(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
+def _field_names(model: Any) -> dict[str, Any]:
+    import dataclasses
+
+    if dataclasses.is_dataclass(model):
+        return {f.name: f for f in dataclasses.fields(model)}
+    return dict(getattr(model, "model_fields", {}))
+
+
+def _fields_at(model: type, loc: tuple[Any, ...]) -> list[str]:
     current: Any = model
     for part in loc[:-1]:
-        field = getattr(current, "model_fields", {}).get(part)
-        annotation = getattr(field, "annotation", None)
-        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+        field = _field_names(current).get(part)
+        annotation = getattr(field, "annotation", None) or getattr(field, "type", None)
+        if not isinstance(annotation, type) or not _field_names(annotation):
             return []
         current = annotation
-    return list(getattr(current, "model_fields", {}))
+    return list(_field_names(current))
 
 
 def _describe_error(model: type[BaseModel], err: dict[str, Any], source: str) -> str:
@@ -136,7 +181,12 @@ def load_config(
         keys, value = parse_override(item)
         _set_path(data, keys, value)
     try:
-        return schema.model_validate(data)
+        if isinstance(schema, type) and issubclass(schema, BaseModel):
+            return schema.model_validate(data)
+        unknown = _unknown_keys(schema, data)
+        if unknown is not None:
+            raise ConfigError(_describe_error(schema, unknown, source))
+        return _adapter(schema).validate_python(data)
     except pydantic.ValidationError as exc:
         raise ConfigError(_describe_error(schema, exc.errors()[0], source)) from None
 

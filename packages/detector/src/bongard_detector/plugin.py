@@ -45,3 +45,12 @@ def register_models(register):
                        load=_load_detector, description="FCOS on a ResNet FPN (torchvision)"))  # fmt: skip
     register(ModelSpec(name=CLASSIFIER_LAYOUT.model, package=PACKAGE, framework="torch", layouts=(CLASSIFIER_LAYOUT.name,),
                        load=_load_classifier, description="ResNet classifier of shape crops"))  # fmt: skip
+
+
+@hookimpl
+def register_config_schemas(register):
+    from bongard_detector.training import TrainConfig
+    from trainer_core import ConfigSchema
+
+    register(ConfigSchema(name="detector.train", model=TrainConfig,
+                          description="detector training settings (what models/<profile>/final/config.json records)"))  # fmt: skip

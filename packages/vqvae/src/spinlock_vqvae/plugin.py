@@ -28,3 +28,11 @@ def register_models(register):
 
     register(ModelSpec(name=LAYOUT.model, package=PACKAGE, framework="torch", layouts=(LAYOUT.name,), load=load,
                        description="categorical hierarchical VQ-VAE (one 3-level residual quantiser per feature category)"))  # fmt: skip
+
+
+@hookimpl
+def register_config_schemas(register):
+    from spinlock_vqvae.config import VQVAEConfig
+    from trainer_core import ConfigSchema
+
+    register(ConfigSchema(name="vqvae.train", model=VQVAEConfig, description="spinlock train-vqvae (configs/vqvae/*.json, *.yaml)"))

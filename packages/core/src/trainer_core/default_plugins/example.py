@@ -67,7 +67,7 @@ def register_commands(cli):
         OUTPUT/metrics.jsonl and history.json, the resolved config in OUTPUT/config.yaml.
         """
         from trainer_core.checkpoint import find_resume_point
-        from trainer_core.cli_support import echo_json
+        from trainer_core.cli.support import echo_json
         from trainer_core.config import load_config
         from trainer_core.example.config import ExampleConfig
         from trainer_core.rundirs import allocate_run_dir

@@ -1,32 +1,18 @@
-"""The ``core`` command: list, show, verify and prune checkpoints of every package; plugins."""
+"""``core list-checkpoints``, ``show``, ``verify`` and ``prune``: checkpoints of every package, from metadata."""
 
 from __future__ import annotations
 
 import os
-from functools import cached_property
 from typing import Any
 
 import click
 
-from trainer_core.cli_support import TrainerGroup, echo_json, format_value, human_size, human_time, render_table
+from trainer_core.cli.context import CoreContext
+from trainer_core.cli.support import echo_json, format_value, human_size, human_time, render_table
 from trainer_core.errors import UsageError
 from trainer_core.layouts import CheckpointInfo
-from trainer_core.plugins import Registry, TrainerPluginManager, collect_registry, get_plugin_manager, implemented_hooks
 
 SORT_FIELDS = ("path", "package", "kind", "step", "epoch", "size", "modified", "status")
-
-
-class CoreContext:
-    def __init__(self, pm: TrainerPluginManager) -> None:
-        self.pm = pm
-
-    @cached_property
-    def registry(self) -> Registry:
-        return collect_registry(self.pm)
-
-    def warn_problems(self) -> None:
-        for problem in self.registry.problems:
-            click.echo(f"warning: {problem}", err=True)
 
 
 def _display_path(path: str) -> str:
@@ -60,21 +46,7 @@ def _headline(c: CheckpointInfo) -> str:
     return " ".join(f"{k}={format_value(v)}" for k, v in c.headline_metrics().items()) or "-"
 
 
-def build_cli(pm: TrainerPluginManager | None = None) -> click.Group:
-    """The ``core`` group with core's commands and every plugin's ``register_commands``."""
-    pm = pm if pm is not None else get_plugin_manager()
-
-    @click.group(cls=TrainerGroup, context_settings={"help_option_names": ["-h", "--help"]})
-    @click.version_option(package_name="trainer-core", prog_name="core")
-    @click.pass_context
-    def cli(ctx: click.Context) -> None:
-        """Checkpoints, metrics and plugins shared by every trainer of the monorepo.
-
-        Every package registers its checkpoint layouts through the `trainer_core` entry points,
-        so the commands below work across packages and read metadata only (no weights).
-        """
-        ctx.obj = CoreContext(pm)
-
+def add_commands(cli: click.Group) -> None:
     @cli.command("list-checkpoints")
     @click.argument("paths", nargs=-1, type=click.Path())
     @click.option("--package", "-p", help="Only checkpoints of this package (e.g. spinlock-vqvae).")
@@ -239,48 +211,3 @@ def build_cli(pm: TrainerPluginManager | None = None) -> click.Group:
         for info in doomed:
             click.echo(f"{verb}  {_display_path(info.path)}  (step {info.step})")
         click.echo(f"{verb} {len(doomed)}, kept {sum(c.status == 'ok' for c in committed) - len(doomed)}", err=True)
-
-    @cli.command()
-    @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-    @click.pass_obj
-    def plugins(obj: CoreContext, as_json: bool) -> None:
-        """Installed plugins: distribution, version, layouts, config schemas, sinks, hooks."""
-        registry = obj.registry.collect_all()
-        obj.warn_problems()
-        entries = []
-        for name, plugin in obj.pm.list_name_plugin():
-            dist, version = obj.pm.distributions.get(name, ("-", "-"))
-            owned = {
-                kind: sorted(item for (k, item), owner in registry.owners.items() if owner == name and k == kind)
-                for kind in ("layout", "schema", "model", "sink")
-            }
-            entries.append(
-                {
-                    "name": name,
-                    "distribution": dist,
-                    "version": version,
-                    "layouts": owned["layout"],
-                    "config_schemas": owned["schema"],
-                    "models": owned["model"],
-                    "sinks": owned["sink"],
-                    "hooks": implemented_hooks(obj.pm, plugin),
-                }
-            )
-        failures = [{"name": n, "error": e} for n, e in obj.pm.failures.items()]
-        if as_json:
-            echo_json({"plugins": entries, "failed": failures})
-            return
-        for e in entries:
-            click.echo(f"{e['name']}  ({e['distribution']} {e['version']})")
-            for label in ("layouts", "config_schemas", "models", "sinks", "hooks"):
-                if e[label]:
-                    click.echo(f"    {label.replace('_', ' ')}: {', '.join(e[label])}")
-        for f in failures:
-            click.echo(f"{f['name']}  FAILED: {f['error']}")
-
-    pm.hook.register_commands(cli=cli)
-    return cli
-
-
-def main() -> None:
-    build_cli().main(prog_name="core")
