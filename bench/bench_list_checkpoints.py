@@ -22,8 +22,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import report, timed  # noqa: E402
 
-from trainer_core import manifest as mf  # noqa: E402
-from trainer_core.atomic import dumps_json  # noqa: E402
+from trainer_core.checkpoint import manifest as mf  # noqa: E402
+from trainer_core.checkpoint.atomic import dumps_json  # noqa: E402
 
 RUNS, PER_RUN = 100, 100
 ROOT = Path(__file__).resolve().parents[1]

@@ -10,8 +10,6 @@ import time
 import numpy as np
 import pytest
 
-from trainer_core import manifest as mf
-from trainer_core.atomic import temp_sibling
 from trainer_core.checkpoint import (
     CheckpointManager,
     commit_directory,
@@ -21,6 +19,8 @@ from trainer_core.checkpoint import (
     recover,
     verify_checkpoint,
 )
+from trainer_core.checkpoint import manifest as mf
+from trainer_core.checkpoint.atomic import temp_sibling
 from trainer_core.errors import CheckpointError, CorruptCheckpointError
 
 FIELDS = dict(
@@ -125,7 +125,7 @@ def test_a_single_file_commit_cut_between_renames_is_finished(tmp_path, via):
 
 def test_async_save_returns_before_writing_and_snapshots_state(tmp_path, monkeypatch):
     gate = threading.Event()
-    import trainer_core.checkpoint as engine
+    import trainer_core.checkpoint.manager as engine
 
     real = engine.commit_directory
 
@@ -146,7 +146,7 @@ def test_async_save_returns_before_writing_and_snapshots_state(tmp_path, monkeyp
 
 
 def test_async_save_errors_surface_on_the_next_call(tmp_path, monkeypatch):
-    import trainer_core.checkpoint as engine
+    import trainer_core.checkpoint.manager as engine
 
     def broken(*args, **kwargs):
         raise OSError(28, "No space left on device")
@@ -161,7 +161,7 @@ def test_async_save_errors_surface_on_the_next_call(tmp_path, monkeypatch):
 
 
 def test_at_most_one_async_save_in_flight(tmp_path, monkeypatch):
-    import trainer_core.checkpoint as engine
+    import trainer_core.checkpoint.manager as engine
 
     real = engine.commit_directory
     active, peak = [0], [0]
@@ -203,13 +203,13 @@ def test_latest_is_by_recorded_step_not_name(tmp_path):
 
 def test_temp_names_parse_back(tmp_path):
     name = temp_sibling(tmp_path / "checkpoint-with-dashes-1").name
-    from trainer_core.checkpoint import _split_temp
+    from trainer_core.checkpoint.recovery import _split_temp
 
     assert _split_temp(name, ".tmp-") == ("checkpoint-with-dashes-1", os.getpid())
 
 
 def test_manifest_is_the_last_file_written(tmp_path, monkeypatch):
-    import trainer_core.checkpoint as engine
+    import trainer_core.checkpoint.commit as engine
 
     order = []
     real = engine.write_durable

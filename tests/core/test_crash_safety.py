@@ -14,14 +14,14 @@ import numpy as np
 import pytest
 
 from trainer_core.checkpoint import describe_checkpoint, list_committed, load_checkpoint, recover
-from trainer_core.discovery import find_checkpoints
+from trainer_core.checkpoint.discovery import find_checkpoints
 
 SAVER = textwrap.dedent(
     """
     import sys
     import numpy as np
     from trainer_core.checkpoint import CheckpointManager
-    from trainer_core.retention import RetentionPolicy
+    from trainer_core.checkpoint.retention import RetentionPolicy
 
     directory, mode = sys.argv[1], sys.argv[2]
     single = mode.startswith("file")

@@ -7,8 +7,8 @@ import json
 import pytest
 
 from trainer_core.checkpoint import CheckpointManager, list_committed
+from trainer_core.checkpoint.retention import RetentionPolicy, parse_metric
 from trainer_core.errors import UsageError
-from trainer_core.retention import RetentionPolicy, parse_metric
 
 
 def _steps(directory):

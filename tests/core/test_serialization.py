@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from trainer_core.checkpoint.serialization import bytes_of, load_file
 from trainer_core.errors import UnsafeCheckpointError
-from trainer_core.serialization import bytes_of, load_file
 
 
 def _write(tmp_path, name, value):

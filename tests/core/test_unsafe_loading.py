@@ -8,8 +8,8 @@ import pickle
 import pytest
 
 from trainer_core.checkpoint import commit_directory, commit_file, load_checkpoint
+from trainer_core.checkpoint.serialization import load_file
 from trainer_core.errors import UnsafeCheckpointError
-from trainer_core.serialization import load_file
 
 torch = pytest.importorskip("torch")
 
@@ -50,8 +50,8 @@ def evil_checkpoints(tmp_path):
     runs = tmp_path / "runs"
     runs.mkdir()
     # a manifest that matches the files exactly: integrity checks pass, only safe loading saves us
+    from trainer_core.checkpoint.serialization import bytes_of
     from trainer_core.example.config import ExampleConfig
-    from trainer_core.serialization import bytes_of
 
     valid = {"model.safetensors": bytes_of("model.safetensors", {"w": torch.ones(2)}), "config.json": ExampleConfig().model_dump()}
     commit_directory(runs / "zip_pickle", {"trainer_state.pt": _evil_torch_bytes(tmp_path, marker), **valid}, FIELDS)

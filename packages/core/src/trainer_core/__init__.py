@@ -35,7 +35,7 @@ _EXPORTS = {
     "JAX_STATE_FILE": "trainer_core.jax_state",
     "TORCH_MODEL_FILE": "trainer_core.training_state",
     "TORCH_STATE_FILE": "trainer_core.training_state",
-    "RetentionPolicy": "trainer_core.retention",
+    "RetentionPolicy": "trainer_core.checkpoint.retention",
     "Run": "trainer_core.run",
     # registering through the hooks
     "hookimpl": "trainer_core.hookspecs",
@@ -52,7 +52,7 @@ _EXPORTS = {
     "find_resume_point": "trainer_core.checkpoint",
     "LoadedCheckpoint": "trainer_core.checkpoint",
     "load_model": "trainer_core.models",
-    "find_checkpoints": "trainer_core.discovery",
+    "find_checkpoints": "trainer_core.checkpoint.discovery",
     "get_plugin_manager": "trainer_core.plugins",
     "collect_registry": "trainer_core.plugins",
     # configs and errors
@@ -64,10 +64,10 @@ _EXPORTS = {
     "CheckpointError": "trainer_core.errors",
     "CorruptCheckpointError": "trainer_core.errors",
     # files, pipelines, pictures
-    "atomic_write_bytes": "trainer_core.atomic",
-    "atomic_write_json": "trainer_core.atomic",
-    "bytes_of": "trainer_core.serialization",
-    "load_file": "trainer_core.serialization",
+    "atomic_write_bytes": "trainer_core.checkpoint.atomic",
+    "atomic_write_json": "trainer_core.checkpoint.atomic",
+    "bytes_of": "trainer_core.checkpoint.serialization",
+    "load_file": "trainer_core.checkpoint.serialization",
     "StageCache": "trainer_core.stages",
     "dir_output": "trainer_core.stages",
     "file_output": "trainer_core.stages",

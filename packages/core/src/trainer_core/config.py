@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 import pydantic
 from pydantic import BaseModel, ConfigDict
 
-from trainer_core.atomic import atomic_write_bytes
+from trainer_core.checkpoint.atomic import atomic_write_bytes
 from trainer_core.errors import ConfigError
 
 C = TypeVar("C", bound="TrainerConfig")

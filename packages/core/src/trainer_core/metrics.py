@@ -8,7 +8,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from trainer_core.atomic import atomic_write_json
+from trainer_core.checkpoint.atomic import atomic_write_json
 from trainer_core.sinks import JsonlSink, MetricSink, read_jsonl
 
 

@@ -53,7 +53,7 @@ def parameter_count(model: Any) -> int:
 
 def model_for(path: str | os.PathLike, registry: Any) -> ModelSpec:
     """The registered model that loads the checkpoint at ``path`` (from its manifest)."""
-    from trainer_core.discovery import describe_path
+    from trainer_core.checkpoint.discovery import describe_path
 
     info = describe_path(path, registry.layouts)
     if info.status not in ("ok",):

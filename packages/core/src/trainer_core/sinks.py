@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
-from trainer_core.atomic import atomic_write_bytes
+from trainer_core.checkpoint.atomic import atomic_write_bytes
 
 
 class MetricSink(Protocol):

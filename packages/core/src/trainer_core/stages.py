@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from trainer_core.atomic import atomic_write_json, sha256_file
+from trainer_core.checkpoint.atomic import atomic_write_json, sha256_file
 from trainer_core.errors import UsageError
 
 STATUS_FORMAT = "trainer-core/stage"

@@ -35,12 +35,12 @@ from typing import Any, Protocol
 import numpy as np
 
 from trainer_core.checkpoint import CheckpointManager, find_resume_point, load_checkpoint
+from trainer_core.checkpoint.retention import RetentionPolicy
 from trainer_core.config import config_hash, config_json, write_resolved_config
 from trainer_core.errors import UsageError
 from trainer_core.layouts import CheckpointInfo, CheckpointLayout
 from trainer_core.metrics import MetricsLogger, build_sinks
 from trainer_core.models import parameter_count
-from trainer_core.retention import RetentionPolicy
 from trainer_core.run import Run
 from trainer_core.visuals import VisualizationEvent
 

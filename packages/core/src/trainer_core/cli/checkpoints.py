@@ -65,7 +65,7 @@ def add_commands(cli: click.Group) -> None:
         that never finished) or corrupt (files missing or of the wrong size; run `core verify`
         for a full hash check).
         """
-        from trainer_core.discovery import find_checkpoints
+        from trainer_core.checkpoint.discovery import find_checkpoints
 
         found = find_checkpoints(paths or (".",), obj.registry.layouts, package, check_plugins=True)
         obj.warn_problems()
@@ -90,7 +90,7 @@ def add_commands(cli: click.Group) -> None:
     @click.pass_obj
     def show(obj: CoreContext, path: str, as_json: bool) -> None:
         """Everything known about one checkpoint, without loading its weights."""
-        from trainer_core.discovery import describe_path
+        from trainer_core.checkpoint.discovery import describe_path
 
         info = describe_path(path, obj.registry.layouts)
         if as_json:
@@ -139,7 +139,7 @@ def add_commands(cli: click.Group) -> None:
         A directory that is not itself a checkpoint is searched for checkpoints.
         """
         from trainer_core.checkpoint import verify_checkpoint
-        from trainer_core.discovery import find_checkpoints
+        from trainer_core.checkpoint.discovery import find_checkpoints
 
         results = []
         for path in paths:
@@ -187,7 +187,7 @@ def add_commands(cli: click.Group) -> None:
         (with a manifest) are ever deleted, and nothing outside PATH is touched.
         """
         from trainer_core.checkpoint import delete_checkpoint, list_committed
-        from trainer_core.retention import RetentionPolicy
+        from trainer_core.checkpoint.retention import RetentionPolicy
 
         if keep_last is None and not keep_best:
             raise UsageError("say what to keep: --keep-last N and/or --keep-best K --metric NAME")

@@ -52,7 +52,7 @@ def add_commands(cli: click.Group) -> None:
         if output is None:
             click.echo(text, nl=False)
             return
-        from trainer_core.atomic import atomic_write_bytes
+        from trainer_core.checkpoint.atomic import atomic_write_bytes
 
         try:
             atomic_write_bytes(output, text.encode())

@@ -16,7 +16,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from trainer_core.atomic import atomic_write_json
+from trainer_core.checkpoint.atomic import atomic_write_json
 from trainer_core.hookspecs import hookimpl
 
 RECORD_NAME = "run.json"

@@ -86,7 +86,7 @@ def snapshot(name: str, value: Any, copy: bool = True, staging: dict | None = No
         return bytes(value)
     suffix = _suffix(name)
     if suffix == ".json":
-        from trainer_core.atomic import dumps_json
+        from trainer_core.checkpoint.atomic import dumps_json
 
         return dumps_json(value)
     if suffix in (".yaml", ".yml"):

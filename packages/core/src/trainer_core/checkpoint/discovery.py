@@ -10,8 +10,8 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Mapping
 
-from trainer_core import manifest as mf
-from trainer_core.atomic import TMP_PREFIX
+from trainer_core.checkpoint import manifest as mf
+from trainer_core.checkpoint.atomic import TMP_PREFIX
 from trainer_core.errors import UsageError
 from trainer_core.layouts import CheckpointInfo, CheckpointLayout
 

@@ -1,0 +1,112 @@
+"""Committing a checkpoint atomically, and deleting one so no crash leaves a complete-looking half.
+
+See :mod:`trainer_core.checkpoint` for the protocol.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from trainer_core.checkpoint import manifest as mf
+from trainer_core.checkpoint.atomic import TMP_PREFIX, dumps_json, exchange, fsync_dir, temp_sibling, write_durable
+from trainer_core.checkpoint.serialization import snapshot
+from trainer_core.errors import CheckpointError, UsageError
+from trainer_core.layouts import CheckpointInfo
+
+OLD_PREFIX = ".old-"
+
+
+def _check_file_name(name: str) -> None:
+    if not name or "/" in name or "\\" in name or name.startswith(".") or name == mf.MANIFEST_NAME:
+        raise UsageError(f"invalid checkpoint file name {name!r}: use a plain name like model.safetensors")
+
+
+def _prepared(name: str, data: Any) -> Any:
+    """Values not yet snapshotted (bytes or a writer) are serialised by suffix now."""
+    return data if isinstance(data, bytes) or callable(data) else snapshot(name, data, copy=False)
+
+
+def _write_files(directory: Path, payloads: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    entries = {}
+    for name, data in payloads.items():
+        _check_file_name(name)
+        size, digest = write_durable(directory / name, _prepared(name, data))
+        entries[name] = {"size": size, "sha256": digest}
+    return entries
+
+
+def commit_directory(target: Path, payloads: Mapping[str, Any], fields: dict[str, Any]) -> Path:
+    """Atomically create (or replace) the directory checkpoint ``target``."""
+    target = Path(target)
+    tmp = temp_sibling(target)
+    tmp.mkdir()
+    try:
+        files = _write_files(tmp, payloads)
+        write_durable(tmp / mf.MANIFEST_NAME, dumps_json(mf.build_manifest(files=files, **fields)))
+        fsync_dir(tmp)
+        if target.exists():
+            if exchange(tmp, target):  # one atomic step: no instant without a complete target
+                fsync_dir(target.parent)
+                shutil.rmtree(tmp, ignore_errors=True)
+            else:
+                old = target.with_name(f"{OLD_PREFIX}{tmp.name[len(TMP_PREFIX) :]}")
+                os.rename(target, old)
+                os.rename(tmp, target)
+                fsync_dir(target.parent)
+                shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.rename(tmp, target)
+        fsync_dir(target.parent)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return target
+
+
+def commit_file(target: Path, payload: Any, fields: dict[str, Any]) -> Path:
+    """Atomically create (or replace) the single-file checkpoint ``target`` and its sidecar."""
+    target = Path(target)
+    _check_file_name(target.name)
+    tmp_data = temp_sibling(target)
+    tmp_manifest = temp_sibling(mf.sidecar_path(str(target)))
+    try:
+        size, digest = write_durable(tmp_data, _prepared(target.name, payload))
+        manifest = mf.build_manifest(files={target.name: {"size": size, "sha256": digest}}, **fields)
+        write_durable(tmp_manifest, dumps_json(manifest))
+        os.replace(tmp_data, target)
+        fsync_dir(target.parent)
+        os.replace(tmp_manifest, mf.sidecar_path(str(target)))
+        fsync_dir(target.parent)
+    except BaseException:
+        tmp_data.unlink(missing_ok=True)
+        tmp_manifest.unlink(missing_ok=True)
+        raise
+    return target
+
+
+def delete_checkpoint(info: CheckpointInfo) -> None:
+    """Delete one engine checkpoint so that a crash midway never leaves a complete-looking one.
+
+    A directory is renamed to a temp name first (it leaves listings at once; :func:`recover`
+    finishes the job). A single file loses its manifest first (moved to a temp name), then data.
+    """
+    if not info.manifest_path:
+        raise CheckpointError(f"{info.path} has no manifest; refusing to delete what core did not write")
+    path = Path(info.path)
+    doomed = temp_sibling(path)
+    if path.is_dir():
+        os.rename(path, doomed)
+        fsync_dir(path.parent)
+        shutil.rmtree(doomed, ignore_errors=True)
+    else:
+        doomed_manifest = temp_sibling(info.manifest_path)
+        os.rename(info.manifest_path, doomed_manifest)
+        os.rename(path, doomed)
+        fsync_dir(path.parent)
+        doomed.unlink()
+        doomed_manifest.unlink()
+    fsync_dir(path.parent)

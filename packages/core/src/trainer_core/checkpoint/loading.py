@@ -1,0 +1,123 @@
+"""Describing, finding, verifying and loading committed checkpoints (never unpickling code)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from trainer_core.checkpoint import manifest as mf
+from trainer_core.checkpoint.atomic import sha256_file
+from trainer_core.checkpoint.recovery import settle
+from trainer_core.checkpoint.serialization import load_file
+from trainer_core.errors import CheckpointError, CorruptCheckpointError, UsageError
+from trainer_core.layouts import CheckpointInfo
+
+
+def describe_checkpoint(path: str | os.PathLike) -> CheckpointInfo:
+    """Describe one engine checkpoint (directory or single file) from its manifest."""
+    path = os.path.abspath(path)
+    manifest_path, base = mf.manifest_location(path)
+    return mf.describe(path, manifest_path, base)
+
+
+def list_committed(directory: str | os.PathLike, layout: str | None = None) -> list[CheckpointInfo]:
+    """Checkpoints directly inside ``directory`` (both kinds), sorted by recorded step."""
+    directory = os.path.abspath(directory)
+    found = []
+    try:
+        entries = list(os.scandir(directory))
+    except FileNotFoundError:
+        return []
+    for entry in entries:
+        if entry.name.startswith("."):
+            continue
+        if entry.is_dir():
+            manifest_path = os.path.join(entry.path, mf.MANIFEST_NAME)
+            if not os.path.exists(manifest_path):
+                continue
+            info = mf.describe(entry.path, manifest_path, entry.path)
+        elif entry.name.endswith(mf.SIDECAR_SUFFIX):
+            data = entry.path[: -len(mf.SIDECAR_SUFFIX)]
+            info = mf.describe(data, entry.path, directory)
+        else:
+            continue
+        if layout is None or info.layout == layout:
+            found.append(info)
+    found.sort(key=lambda c: (c.step if c.step is not None else -1, c.created or ""))
+    return found
+
+
+def find_resume_point(path: str | os.PathLike, layout: str, checkpoints_subdir: str = "checkpoints") -> tuple[Path, Path]:
+    """A checkpoint, or a run directory (meaning its newest checkpoint): (checkpoint, run dir).
+
+    Runs keep their checkpoints in ``<run dir>/<checkpoints_subdir>/`` (``""``: in the run
+    directory itself).
+    """
+    path = Path(path).absolute()
+    is_checkpoint = (path / mf.MANIFEST_NAME).is_file() or Path(mf.sidecar_path(str(path))).is_file()
+    folder = path / checkpoints_subdir if checkpoints_subdir else path
+    if not is_checkpoint and folder.is_dir():
+        found = [c for c in list_committed(folder, layout) if c.status == "ok"]
+        if not found:
+            raise UsageError(f"no committed checkpoint in {folder} to resume from; start a fresh run instead")
+        return Path(found[-1].path), path
+    if not path.exists():
+        raise UsageError(f"cannot resume: {path} does not exist (give a checkpoint or a run directory)")
+    if not is_checkpoint:
+        raise UsageError(f"cannot resume from {path}: it is no committed checkpoint (no manifest); give a checkpoint or a run directory")
+    return path, (path.parent.parent if checkpoints_subdir else path.parent)
+
+
+@dataclass
+class LoadedCheckpoint:
+    info: CheckpointInfo
+    files: dict[str, Any]
+
+    def __getitem__(self, name: str) -> Any:
+        return self.files[name]
+
+
+def verify_checkpoint(path: str | os.PathLike, *, hashes: bool = True) -> CheckpointInfo:
+    """Describe and (with ``hashes``) re-hash every file; problems land in ``info.problems``."""
+    settle(path)
+    info = describe_checkpoint(path)
+    if info.status != "ok" or not hashes:
+        return info
+    base = info.path if os.path.isdir(info.path) else os.path.dirname(info.path)
+    for name, entry in info.files.items():
+        if sha256_file(os.path.join(base, name)) != entry.get("sha256"):
+            info.status = "corrupt"
+            info.problems.append(f"{name}: sha256 differs from the manifest (file changed or damaged)")
+    return info
+
+
+def load_checkpoint(
+    path: str | os.PathLike,
+    *,
+    files: list[str] | None = None,
+    verify: bool = True,
+    trust_pickle: bool = False,
+    framework: str = "pt",
+) -> LoadedCheckpoint:
+    """Load a committed checkpoint's files safely (never unpickling code).
+
+    ``verify`` re-hashes every file against the manifest first; a mismatch raises
+    :class:`CorruptCheckpointError` naming the file.
+    """
+    path = os.fspath(path)
+    settle(path)
+    if not os.path.exists(path):
+        raise UsageError(f"no checkpoint at {path}: check the path (`core list-checkpoints` shows what exists)")
+    info = verify_checkpoint(path, hashes=verify)
+    if info.status != "ok":
+        raise CorruptCheckpointError(f"{path} is {info.status}: {'; '.join(info.problems)}")
+    base = info.path if os.path.isdir(info.path) else os.path.dirname(info.path)
+    wanted = files if files is not None else list(info.files)
+    loaded = {}
+    for name in wanted:
+        if name not in info.files:
+            raise CheckpointError(f"{path} has no file {name!r}; it has {sorted(info.files)}")
+        loaded[name] = load_file(os.path.join(base, name), trust_pickle=trust_pickle, framework=framework)
+    return LoadedCheckpoint(info, loaded)

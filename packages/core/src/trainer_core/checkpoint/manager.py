@@ -1,0 +1,152 @@
+"""The checkpoint manager: a run's saves, named by its layout, committed (in the background when
+asked), retained by policy, with the save hooks fired around each commit."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from concurrent.futures import Future
+from pathlib import Path
+from typing import Any
+
+from trainer_core.checkpoint.commit import commit_directory, commit_file, delete_checkpoint
+from trainer_core.checkpoint.loading import describe_checkpoint, list_committed
+from trainer_core.checkpoint.recovery import recover
+from trainer_core.checkpoint.retention import RetentionPolicy
+from trainer_core.checkpoint.serialization import snapshot
+from trainer_core.checkpoint.writer import AsyncWriter
+from trainer_core.errors import UsageError
+from trainer_core.layouts import CheckpointInfo
+
+
+class CheckpointManager:
+    """Saves a run's checkpoints into ``directory`` through the commit protocol above.
+
+    ``state`` given to :meth:`save` maps file names to values; the suffix picks the format (see
+    :mod:`trainer_core.checkpoint.serialization`). With ``single_file=True`` each checkpoint is one file named
+    by ``name_format`` (which must then carry the suffix) and ``state`` holds exactly one entry.
+    """
+
+    def __init__(
+        self,
+        directory: str | os.PathLike,
+        *,
+        package: str,
+        layout: str,
+        layout_version: int = 1,
+        kind: str = "checkpoint",
+        name_format: str = "checkpoint_step_{step:08d}",
+        single_file: bool = False,
+        retention: RetentionPolicy | None = None,
+        async_save: bool = False,
+        hooks: Any = None,
+        run: Any = None,
+    ) -> None:
+        self.directory = Path(directory).absolute()
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.package, self.layout, self.layout_version, self.kind = package, layout, layout_version, kind
+        self.name_format = name_format
+        self.single_file = single_file
+        self.retention = retention
+        self.hooks = hooks
+        self.run = run
+        self.recovered = recover(self.directory)
+        self._writer = AsyncWriter() if async_save else None
+        self._staging: dict = {}  # host buffers reused by successive async snapshots
+
+    # paths never deleted by retention (e.g. the checkpoint a run resumed from)
+    def protect(self, path: str | os.PathLike) -> None:
+        if self.retention is not None:
+            self.retention.protected.add(os.path.abspath(path))
+
+    def save(
+        self,
+        state: Mapping[str, Any],
+        *,
+        step: int,
+        epoch: int | None = None,
+        metrics: Mapping[str, Any] | None = None,
+        config_hash: str | None = None,
+        name: str | None = None,
+        extra: Mapping[str, Any] | None = None,
+    ) -> Future | CheckpointInfo:
+        """Snapshot ``state`` now and commit it (in the background when ``async_save``).
+
+        Returns the committed :class:`CheckpointInfo`, or a Future of it when asynchronous.
+        """
+        name = name or self.name_format.format(step=step, epoch=epoch if epoch is not None else 0)
+        metrics = {k: (v.item() if hasattr(v, "item") else v) for k, v in (metrics or {}).items()}
+        extra = dict(extra or {})
+        if self.hooks is not None:
+            for more in self.hooks.before_save(run=self.run, name=name, step=step, epoch=epoch, metrics=metrics):
+                if more:
+                    extra.update(more)
+        if self.single_file and len(state) != 1:
+            raise UsageError("a single-file checkpoint holds exactly one file")
+        if self._writer is not None:
+            self._writer.wait()  # at most one save in flight; surfaces an earlier failure
+        # asynchronous: copy to host memory now (training goes on); synchronous: serialise in place
+        payloads = {
+            file_name: snapshot(file_name, value, copy=self._writer is not None, staging=self._staging)
+            for file_name, value in state.items()
+        }
+        fields = dict(
+            package=self.package,
+            layout=self.layout,
+            layout_version=self.layout_version,
+            kind=self.kind,
+            name=name,
+            step=int(step),
+            epoch=epoch,
+            metrics=metrics,
+            config_hash=config_hash,
+            extra=extra,
+        )
+
+        def job() -> CheckpointInfo:
+            target = self.directory / name
+            if self.single_file:
+                commit_file(target, next(iter(payloads.values())), fields)
+            else:
+                commit_directory(target, payloads, fields)
+            info = describe_checkpoint(target)
+            self.apply_retention()
+            if self.hooks is not None:
+                self.hooks.after_save(run=self.run, checkpoint=info)
+            return info
+
+        if self._writer is not None:
+            return self._writer.submit(job)
+        return job()
+
+    def wait(self) -> None:
+        """Block until the save in flight (if any) is committed; re-raise its error."""
+        if self._writer is not None:
+            self._writer.wait()
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+
+    def __enter__(self) -> "CheckpointManager":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def checkpoints(self) -> list[CheckpointInfo]:
+        """This manager's committed checkpoints, oldest step first."""
+        return [c for c in list_committed(self.directory, self.layout) if c.status == "ok"]
+
+    def latest(self) -> CheckpointInfo | None:
+        found = self.checkpoints()
+        return found[-1] if found else None
+
+    def apply_retention(self) -> list[CheckpointInfo]:
+        if self.retention is None:
+            return []
+        doomed = self.retention.select_for_deletion(self.checkpoints())
+        for info in doomed:
+            delete_checkpoint(info)
+        return doomed

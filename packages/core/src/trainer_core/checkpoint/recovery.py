@@ -1,0 +1,101 @@
+"""Cleaning up after a crash: unfinished saves removed, moved-aside checkpoints restored, a cut-off
+manifest rename finished. Entries of a live process (a save in progress) are left alone."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from trainer_core.checkpoint import manifest as mf
+from trainer_core.checkpoint.atomic import TMP_PREFIX, fsync_dir, sha256_file
+from trainer_core.checkpoint.commit import OLD_PREFIX
+
+
+def _split_temp(name: str, prefix: str) -> tuple[str, int] | None:
+    """``.tmp-<orig>-<pid>-<rand>`` -> (orig, pid)."""
+    parts = name[len(prefix) :].rsplit("-", 2)
+    if len(parts) != 3 or not parts[1].isdigit():
+        return None
+    return parts[0], int(parts[1])
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def recover(directory: str | os.PathLike) -> list[str]:
+    """Clean up after a crash in ``directory``; returns what was done, one line per action.
+
+    Entries belonging to a live process (another run saving right now) are left alone.
+    """
+    directory = Path(directory)
+    actions: list[str] = []
+    try:
+        entries = list(os.scandir(directory))
+    except FileNotFoundError:
+        return actions
+    for entry in entries:
+        for prefix in (OLD_PREFIX, TMP_PREFIX):
+            if entry.name.startswith(prefix):
+                break
+        else:
+            continue
+        parsed = _split_temp(entry.name, prefix)
+        if parsed is None or _alive(parsed[1]):
+            continue
+        original = directory / parsed[0]
+        path = Path(entry.path)
+        if prefix == OLD_PREFIX:
+            if original.exists():
+                shutil.rmtree(path, ignore_errors=True)
+                actions.append(f"removed superseded {entry.name}")
+            else:
+                os.rename(path, original)
+                actions.append(f"restored {parsed[0]} from {entry.name}")
+            continue
+        if parsed[0].endswith(mf.SIDECAR_SUFFIX) and _promote_sidecar(path, directory / parsed[0]):
+            actions.append(f"completed manifest {parsed[0]}")
+            continue
+        if entry.is_dir(follow_symlinks=False):
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+        actions.append(f"removed unfinished {entry.name}")
+    if actions:
+        fsync_dir(directory)
+    return actions
+
+
+def _promote_sidecar(tmp_manifest: Path, sidecar: Path) -> bool:
+    """A crash between the data rename and the manifest rename: finish it if the data matches."""
+    try:
+        manifest, _ = mf.read_manifest(str(tmp_manifest))
+        ((name, entry),) = manifest["files"].items()
+        data = sidecar.parent / name
+        if data.stat().st_size != entry["size"] or sha256_file(data) != entry["sha256"]:
+            return False
+    except (OSError, ValueError, KeyError):
+        return False
+    os.replace(tmp_manifest, sidecar)
+    return True
+
+
+def settle(path: str | os.PathLike) -> None:
+    """Finish or undo a save of ``path`` that a dead process left half-way (see :func:`recover`)."""
+    path = os.path.abspath(path)
+    parent, name = os.path.split(path)
+    try:
+        names = os.listdir(parent)
+    except FileNotFoundError:
+        return
+    if any(n.startswith((f"{TMP_PREFIX}{name}", f"{OLD_PREFIX}{name}")) for n in names):
+        recover(parent)
