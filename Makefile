@@ -55,6 +55,7 @@ test-fast: install browser-deps
 
 lint: install
 	$(BIN)/ruff check packages tests bench
+	for p in $(PACKAGES); do (cd packages/$$p && ../../$(BIN)/deptry src) || exit 1; done
 	$(BIN)/python -m pytest -q tests/core/test_layering.py
 
 bench: install
