@@ -67,3 +67,13 @@ def test_stage_files_are_listed(tmp_path, run_core):
     result = run_core("list-checkpoints", tmp_path, "--json")
     (entry,) = json.loads(result.stdout)
     assert entry["kind"] == "stage:evaluation" and entry["package"] == "bongard-detector" and entry["metrics"] == {"mAP": 0.9}
+
+
+def test_stage_files_are_listed_whatever_their_folder_is_called(tmp_path, run_core):
+    import json as _json
+
+    from trainer_core.stages import StageCache
+
+    StageCache(tmp_path / "pipeline_state", package="pkg").complete("prepare", "h" * 64, metrics={"rows": 3})
+    rows = _json.loads(run_core("list-checkpoints", tmp_path, "--json").stdout)
+    assert [(r["kind"], r["package"], r["status"]) for r in rows] == [("stage:prepare", "pkg", "ok")]

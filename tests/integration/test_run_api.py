@@ -75,7 +75,12 @@ def _arc(root: Path) -> tuple[Path, Path]:
         session.save_now("tiny")
     finally:
         session.close()
-    return next((root / "checkpoints" / "runs").iterdir()), root / "checkpoints" / "tiny.pth"
+    pretraining = TrainingSession(config.model_copy(update={"pretrain_task": "binary", "pretrain_epochs": 1}), root / "checkpoints")
+    try:
+        pretraining.pretrain()
+    finally:
+        pretraining.close()
+    return sorted((root / "checkpoints" / "runs").iterdir())[0], root / "checkpoints" / "tiny.pth"
 
 
 def _detector(root: Path) -> tuple[Path, Path]:
@@ -95,6 +100,23 @@ TRAINERS = {
     "arc-comm": _arc,
     "bongard-detector": _detector,
 }
+
+
+def _more_layouts(runs) -> dict[str, tuple[Path, object]]:
+    """The other engine layouts the tiny runs wrote, with an input for their model."""
+    arc_home, detector_home = runs["arc-comm"][0], runs["bongard-detector"][0]
+    return {
+        "arc.pretrained_encoder": (arc_home / "checkpoints" / "pretrained_encoder_binary.pth", torch.zeros(2, 6, 6, dtype=torch.long)),
+        "detector.classifier": (next(detector_home.rglob("classifier/step_*")), torch.zeros(2, 3, 64, 64)),
+    }
+
+
+@pytest.mark.parametrize("layout", ["arc.pretrained_encoder", "detector.classifier"])
+def test_the_other_layouts_keep_the_contract_and_load(runs, layout, tmp_path):
+    path, example = _more_layouts(runs)[layout]
+    assert_checkpoint_contract(path, layout=layout, tmp_path=tmp_path)
+    with torch.no_grad():
+        assert load_model(path)(example).shape[0] == 2
 
 
 def _forward(package: str, model, checkpoint: Path):

@@ -95,6 +95,9 @@ def validate_output(ref: dict[str, Any], base: Path) -> str | None:
     return None
 
 
+MARKER = ".stage-cache"  # an empty file beside the status files: listing recognises them by a stat, whatever the folder is called
+
+
 class StageCache:
     """Status files of a pipeline's stages in ``directory`` (e.g. ``checkpoints/``)."""
 
@@ -163,6 +166,7 @@ class StageCache:
             **(extra or {}),
         }
         self.directory.mkdir(parents=True, exist_ok=True)
+        (self.directory / MARKER).touch()
         atomic_write_json(self.path(stage), record)
         return record
 

@@ -8,7 +8,7 @@ import os
 
 from trainer_core.hookspecs import hookimpl
 from trainer_core.layouts import CheckpointInfo, CheckpointLayout
-from trainer_core.stages import STATUS_FORMAT
+from trainer_core.stages import MARKER, STATUS_FORMAT
 
 
 class StageLayout(CheckpointLayout):
@@ -18,8 +18,12 @@ class StageLayout(CheckpointLayout):
     description = "status file of one pipeline stage (stage cache)"
 
     def recognise(self, path: str, is_dir: bool) -> bool:
-        # cheap name test first; stage files are small JSON documents in a checkpoints/ folder
-        if is_dir or not path.endswith(".json") or os.path.basename(os.path.dirname(path)) != "checkpoints":
+        # cheap tests first: a JSON file beside a stage cache's marker (or, written before the marker
+        # existed, in a folder named checkpoints/), then the format string in its head
+        if is_dir or not path.endswith(".json"):
+            return False
+        folder = os.path.dirname(path)
+        if not os.path.exists(os.path.join(folder, MARKER)) and os.path.basename(folder) != "checkpoints":
             return False
         try:
             with open(path, "rb") as f:
