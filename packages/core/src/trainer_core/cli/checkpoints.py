@@ -46,168 +46,175 @@ def _headline(c: CheckpointInfo) -> str:
     return " ".join(f"{k}={format_value(v)}" for k, v in c.headline_metrics().items()) or "-"
 
 
-def add_commands(cli: click.Group) -> None:
-    @cli.command("list-checkpoints")
-    @click.argument("paths", nargs=-1, type=click.Path())
-    @click.option("--package", "-p", help="Only checkpoints of this package (e.g. spinlock-vqvae).")
-    @click.option(
-        "--sort", "sort_field", default="path", show_default=True, help=f"Sort by one of {', '.join(SORT_FIELDS)} or a metric name."
+@click.command("list-checkpoints")
+@click.argument("paths", nargs=-1, type=click.Path())
+@click.option("--package", "-p", help="Only checkpoints of this package (e.g. spinlock-vqvae).")
+@click.option(
+    "--sort", "sort_field", default="path", show_default=True, help=f"Sort by one of {', '.join(SORT_FIELDS)} or a metric name."
+)
+@click.option("--reverse", is_flag=True, help="Reverse the sort order.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list instead of a table.")
+@click.pass_obj
+def list_checkpoints(
+    obj: CoreContext, paths: tuple[str, ...], package: str | None, sort_field: str, reverse: bool, as_json: bool
+) -> None:
+    """List checkpoints under PATHS (default: the current directory), across packages.
+
+    Reads manifests only: nothing is loaded or unpickled. Status is ok, incomplete (a save
+    that never finished) or corrupt (files missing or of the wrong size; run `core verify`
+    for a full hash check).
+    """
+    from trainer_core.checkpoint.discovery import find_checkpoints
+
+    found = find_checkpoints(paths or (".",), obj.registry.layouts, package, check_plugins=True)
+    obj.warn_problems()
+    found.sort(key=_sort_key(sort_field), reverse=reverse)
+    if as_json:
+        echo_json([c.to_json() for c in found])
+        return
+    if not found:
+        click.echo(f"no checkpoints found under {', '.join(paths or ('.',))}", err=True)
+        return
+    rows = [
+        (c.package, c.kind, _display_path(c.path), _position(c), _headline(c), human_size(c.size), human_time(c.modified), c.status)
+        for c in found
+    ]
+    click.echo(render_table(("PACKAGE", "KIND", "PATH", "EPOCH/STEP", "METRICS", "SIZE", "MODIFIED", "STATUS"), rows))
+    bad = sum(c.status != "ok" for c in found)
+    click.echo(f"{len(found)} checkpoint(s)" + (f", {bad} not ok (see `core show PATH`)" if bad else ""), err=True)
+
+@click.command()
+@click.argument("path", type=click.Path())
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def show(obj: CoreContext, path: str, as_json: bool) -> None:
+    """Everything known about one checkpoint, without loading its weights."""
+    from trainer_core.checkpoint.discovery import describe_path
+
+    info = describe_path(path, obj.registry.layouts)
+    if as_json:
+        echo_json(info.to_json())
+        return
+    click.echo(f"path:         {info.path}")
+    model = info.extra.get("model") if isinstance(info.extra.get("model"), dict) else {}
+    for label, value in (
+        ("package", info.package),
+        ("layout", info.layout if info.layout_version is None else f"{info.layout} v{info.layout_version}"),
+        ("model", f"{model['name']} ({model.get('parameters', 0):,} parameters)" if model.get("name") else None),
+        ("kind", info.kind),
+        ("epoch", info.epoch),
+        ("step", info.step),
+        ("status", info.status),
+        ("size", human_size(info.size)),
+        ("created", info.created),
+        ("config hash", info.config_hash),
+    ):
+        click.echo(f"{label + ':':<13} {'-' if value is None else value}")
+    for problem in info.problems:
+        click.echo(f"problem:      {problem}")
+    if info.metrics:
+        click.echo("metrics:")
+        for k, v in info.metrics.items():
+            click.echo(f"  {k}: {format_value(v)}")
+    if info.files:
+        click.echo("files:")
+        for name, entry in info.files.items():
+            click.echo(f"  {name}  {human_size(entry.get('size'))}  sha256 {str(entry.get('sha256'))[:16]}…")
+    if info.library_versions:
+        click.echo("libraries:    " + ", ".join(f"{k} {v}" for k, v in info.library_versions.items()))
+    if info.extra:
+        click.echo("extra:")
+        for k, v in info.extra.items():
+            if k != "model":
+                click.echo(f"  {k}: {v}")
+
+@click.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def verify(ctx: click.Context, paths: tuple[str, ...], as_json: bool) -> None:
+    """Check sizes and sha256 of every file against the manifest; exit 1 if any is bad.
+
+    A directory that is not itself a checkpoint is searched for checkpoints.
+    """
+    from trainer_core.checkpoint import verify_checkpoint
+    from trainer_core.checkpoint.discovery import find_checkpoints
+
+    results = []
+    for path in paths:
+        for found in find_checkpoints([path], ctx.obj.registry.layouts):
+            results.append(verify_checkpoint(found.path) if found.manifest_path else found)
+    if as_json:
+        echo_json([{"path": r.path, "status": r.status, "problems": r.problems} for r in results])
+    else:
+        for r in results:
+            if r.status == "ok":
+                click.echo(f"ok       {_display_path(r.path)}")
+            else:
+                for problem in r.problems or ["not a complete checkpoint"]:
+                    click.echo(f"{r.status:<8} {_display_path(r.path)}: {problem}")
+    if not results:
+        raise UsageError(f"no checkpoints found under {', '.join(paths)}")
+    bad = [r for r in results if r.status != "ok"]
+    if bad:
+        if not as_json:
+            click.echo(f"error: {len(bad)} of {len(results)} checkpoint(s) failed verification", err=True)
+        ctx.exit(1)
+
+@click.command()
+@click.argument("path", type=click.Path(exists=True, file_okay=False))
+@click.option("--keep-last", type=click.IntRange(min=0), default=None, help="Keep the N most recent (by recorded step).")
+@click.option("--keep-best", type=click.IntRange(min=0), default=0, show_default=True, help="Keep the K best by --metric.")
+@click.option("--metric", help="Metric to rank by, or a combination like 'recon + 0.1*ortho'.")
+@click.option("--mode", type=click.Choice(["min", "max"]), default="min", show_default=True)
+@click.option("--protect", multiple=True, type=click.Path(), help="A checkpoint never to delete (repeatable).")
+@click.option("--dry-run", is_flag=True, help="Only say what would be deleted.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def prune(
+    path: str,
+    keep_last: int | None,
+    keep_best: int,
+    metric: str | None,
+    mode: str,
+    protect: tuple[str, ...],
+    dry_run: bool,
+    as_json: bool,
+) -> None:
+    """Delete old checkpoints directly inside PATH (one run directory).
+
+    The newest and the best checkpoint are always kept; only checkpoints written by core
+    (with a manifest) are ever deleted, and nothing outside PATH is touched.
+    """
+    from trainer_core.checkpoint import delete_checkpoint, list_committed
+    from trainer_core.checkpoint.retention import RetentionPolicy
+
+    if keep_last is None and not keep_best:
+        raise UsageError("say what to keep: --keep-last N and/or --keep-best K --metric NAME")
+    policy = RetentionPolicy(
+        keep_last=keep_last, keep_best=keep_best, metric=metric, mode=mode, protected={os.path.abspath(p) for p in protect}
     )
-    @click.option("--reverse", is_flag=True, help="Reverse the sort order.")
-    @click.option("--json", "as_json", is_flag=True, help="Print a JSON list instead of a table.")
-    @click.pass_obj
-    def list_checkpoints(
-        obj: CoreContext, paths: tuple[str, ...], package: str | None, sort_field: str, reverse: bool, as_json: bool
-    ) -> None:
-        """List checkpoints under PATHS (default: the current directory), across packages.
-
-        Reads manifests only: nothing is loaded or unpickled. Status is ok, incomplete (a save
-        that never finished) or corrupt (files missing or of the wrong size; run `core verify`
-        for a full hash check).
-        """
-        from trainer_core.checkpoint.discovery import find_checkpoints
-
-        found = find_checkpoints(paths or (".",), obj.registry.layouts, package, check_plugins=True)
-        obj.warn_problems()
-        found.sort(key=_sort_key(sort_field), reverse=reverse)
-        if as_json:
-            echo_json([c.to_json() for c in found])
-            return
-        if not found:
-            click.echo(f"no checkpoints found under {', '.join(paths or ('.',))}", err=True)
-            return
-        rows = [
-            (c.package, c.kind, _display_path(c.path), _position(c), _headline(c), human_size(c.size), human_time(c.modified), c.status)
-            for c in found
-        ]
-        click.echo(render_table(("PACKAGE", "KIND", "PATH", "EPOCH/STEP", "METRICS", "SIZE", "MODIFIED", "STATUS"), rows))
-        bad = sum(c.status != "ok" for c in found)
-        click.echo(f"{len(found)} checkpoint(s)" + (f", {bad} not ok (see `core show PATH`)" if bad else ""), err=True)
-
-    @cli.command()
-    @click.argument("path", type=click.Path())
-    @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-    @click.pass_obj
-    def show(obj: CoreContext, path: str, as_json: bool) -> None:
-        """Everything known about one checkpoint, without loading its weights."""
-        from trainer_core.checkpoint.discovery import describe_path
-
-        info = describe_path(path, obj.registry.layouts)
-        if as_json:
-            echo_json(info.to_json())
-            return
-        click.echo(f"path:         {info.path}")
-        model = info.extra.get("model") if isinstance(info.extra.get("model"), dict) else {}
-        for label, value in (
-            ("package", info.package),
-            ("layout", info.layout if info.layout_version is None else f"{info.layout} v{info.layout_version}"),
-            ("model", f"{model['name']} ({model.get('parameters', 0):,} parameters)" if model.get("name") else None),
-            ("kind", info.kind),
-            ("epoch", info.epoch),
-            ("step", info.step),
-            ("status", info.status),
-            ("size", human_size(info.size)),
-            ("created", info.created),
-            ("config hash", info.config_hash),
-        ):
-            click.echo(f"{label + ':':<13} {'-' if value is None else value}")
-        for problem in info.problems:
-            click.echo(f"problem:      {problem}")
-        if info.metrics:
-            click.echo("metrics:")
-            for k, v in info.metrics.items():
-                click.echo(f"  {k}: {format_value(v)}")
-        if info.files:
-            click.echo("files:")
-            for name, entry in info.files.items():
-                click.echo(f"  {name}  {human_size(entry.get('size'))}  sha256 {str(entry.get('sha256'))[:16]}…")
-        if info.library_versions:
-            click.echo("libraries:    " + ", ".join(f"{k} {v}" for k, v in info.library_versions.items()))
-        if info.extra:
-            click.echo("extra:")
-            for k, v in info.extra.items():
-                if k != "model":
-                    click.echo(f"  {k}: {v}")
-
-    @cli.command()
-    @click.argument("paths", nargs=-1, required=True, type=click.Path())
-    @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-    @click.pass_context
-    def verify(ctx: click.Context, paths: tuple[str, ...], as_json: bool) -> None:
-        """Check sizes and sha256 of every file against the manifest; exit 1 if any is bad.
-
-        A directory that is not itself a checkpoint is searched for checkpoints.
-        """
-        from trainer_core.checkpoint import verify_checkpoint
-        from trainer_core.checkpoint.discovery import find_checkpoints
-
-        results = []
-        for path in paths:
-            for found in find_checkpoints([path], ctx.obj.registry.layouts):
-                results.append(verify_checkpoint(found.path) if found.manifest_path else found)
-        if as_json:
-            echo_json([{"path": r.path, "status": r.status, "problems": r.problems} for r in results])
-        else:
-            for r in results:
-                if r.status == "ok":
-                    click.echo(f"ok       {_display_path(r.path)}")
-                else:
-                    for problem in r.problems or ["not a complete checkpoint"]:
-                        click.echo(f"{r.status:<8} {_display_path(r.path)}: {problem}")
-        if not results:
-            raise UsageError(f"no checkpoints found under {', '.join(paths)}")
-        bad = [r for r in results if r.status != "ok"]
-        if bad:
-            if not as_json:
-                click.echo(f"error: {len(bad)} of {len(results)} checkpoint(s) failed verification", err=True)
-            ctx.exit(1)
-
-    @cli.command()
-    @click.argument("path", type=click.Path(exists=True, file_okay=False))
-    @click.option("--keep-last", type=click.IntRange(min=0), default=None, help="Keep the N most recent (by recorded step).")
-    @click.option("--keep-best", type=click.IntRange(min=0), default=0, show_default=True, help="Keep the K best by --metric.")
-    @click.option("--metric", help="Metric to rank by, or a combination like 'recon + 0.1*ortho'.")
-    @click.option("--mode", type=click.Choice(["min", "max"]), default="min", show_default=True)
-    @click.option("--protect", multiple=True, type=click.Path(), help="A checkpoint never to delete (repeatable).")
-    @click.option("--dry-run", is_flag=True, help="Only say what would be deleted.")
-    @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-    def prune(
-        path: str,
-        keep_last: int | None,
-        keep_best: int,
-        metric: str | None,
-        mode: str,
-        protect: tuple[str, ...],
-        dry_run: bool,
-        as_json: bool,
-    ) -> None:
-        """Delete old checkpoints directly inside PATH (one run directory).
-
-        The newest and the best checkpoint are always kept; only checkpoints written by core
-        (with a manifest) are ever deleted, and nothing outside PATH is touched.
-        """
-        from trainer_core.checkpoint import delete_checkpoint, list_committed
-        from trainer_core.checkpoint.retention import RetentionPolicy
-
-        if keep_last is None and not keep_best:
-            raise UsageError("say what to keep: --keep-last N and/or --keep-best K --metric NAME")
-        policy = RetentionPolicy(
-            keep_last=keep_last, keep_best=keep_best, metric=metric, mode=mode, protected={os.path.abspath(p) for p in protect}
-        )
-        committed = list_committed(path)
-        doomed = policy.select_for_deletion(committed)
-        if not dry_run:
-            for info in doomed:
-                delete_checkpoint(info)
-        if as_json:
-            echo_json(
-                {
-                    "deleted" if not dry_run else "would_delete": [c.path for c in doomed],
-                    "kept": [c.path for c in committed if c not in doomed and c.status == "ok"],
-                }
-            )
-            return
-        verb = "would delete" if dry_run else "deleted"
+    committed = list_committed(path)
+    doomed = policy.select_for_deletion(committed)
+    if not dry_run:
         for info in doomed:
-            click.echo(f"{verb}  {_display_path(info.path)}  (step {info.step})")
-        click.echo(f"{verb} {len(doomed)}, kept {sum(c.status == 'ok' for c in committed) - len(doomed)}", err=True)
+            delete_checkpoint(info)
+    if as_json:
+        echo_json(
+            {
+                "deleted" if not dry_run else "would_delete": [c.path for c in doomed],
+                "kept": [c.path for c in committed if c not in doomed and c.status == "ok"],
+            }
+        )
+        return
+    verb = "would delete" if dry_run else "deleted"
+    for info in doomed:
+        click.echo(f"{verb}  {_display_path(info.path)}  (step {info.step})")
+    click.echo(f"{verb} {len(doomed)}, kept {sum(c.status == 'ok' for c in committed) - len(doomed)}", err=True)
+
+
+def add_commands(cli: click.Group) -> None:
+    """Add this module's commands to ``cli``."""
+    cli.add_command(list_checkpoints)
+    cli.add_command(show)
+    cli.add_command(verify)
+    cli.add_command(prune)
