@@ -82,6 +82,7 @@ def test_single_file_layout_records_its_version_config_and_restores_exactly(tmp_
                           resume=tmp_path, pm=pm)  # fmt: skip
     assert resumed.position == {"step": 2, "epoch": None}
     assert torch.equal(fresh.weight, model.weight) and torch.equal(torch.randn(2, generator=fresh_gen), expected_next)
+    resumed.finish()  # releases the run directory's lock
     with pytest.raises(UsageError, match="another config"):
         TrainingRun(TinyConfig(width=5), layout=TINY, state=TorchState(torch.nn.Linear(2, 5)), resume=tmp_path, pm=pm)
 

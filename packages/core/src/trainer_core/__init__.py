@@ -50,6 +50,7 @@ _EXPORTS = {
     "verify_checkpoint": "trainer_core.checkpoint",
     "list_committed": "trainer_core.checkpoint",
     "find_resume_point": "trainer_core.checkpoint",
+    "resume_config_path": "trainer_core.checkpoint.loading",
     "LoadedCheckpoint": "trainer_core.checkpoint",
     "load_model": "trainer_core.models",
     "find_checkpoints": "trainer_core.checkpoint.discovery",
@@ -60,7 +61,9 @@ _EXPORTS = {
     "config_hash": "trainer_core.config",
     "write_resolved_config": "trainer_core.config",
     "UsageError": "trainer_core.errors",
+    "TrainerCoreError": "trainer_core.errors",
     "ConfigError": "trainer_core.errors",
+    "DivergedError": "trainer_core.errors",
     "CheckpointError": "trainer_core.errors",
     "CorruptCheckpointError": "trainer_core.errors",
     # files, pipelines, pictures

@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
+import math
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -180,15 +181,72 @@ def load_config(
     for item in sets:
         keys, value = parse_override(item)
         _set_path(data, keys, value)
+    flag = _boolean_for_number(schema, data)
+    if flag is not None:
+        raise ConfigError(f"{source}: key '{flag}': a number is expected, not true/false")
     try:
         if isinstance(schema, type) and issubclass(schema, BaseModel):
-            return schema.model_validate(data)
-        unknown = _unknown_keys(schema, data)
-        if unknown is not None:
-            raise ConfigError(_describe_error(schema, unknown, source))
-        return _adapter(schema).validate_python(data)
+            config = schema.model_validate(data)
+        else:
+            unknown = _unknown_keys(schema, data)
+            if unknown is not None:
+                raise ConfigError(_describe_error(schema, unknown, source))
+            config = _adapter(schema).validate_python(data)
     except pydantic.ValidationError as exc:
         raise ConfigError(_describe_error(schema, exc.errors()[0], source)) from None
+    problem = _number_problem(config)
+    if problem is not None:
+        raise ConfigError(f"{source}: {problem}")
+    return config
+
+
+SEED_RANGE = (0, 2**32 - 1)  # what numpy's and torch's generators accept
+
+
+def _hints(model: Any) -> dict[str, Any]:
+    import typing
+
+    try:
+        return typing.get_type_hints(model)
+    except Exception:  # noqa: BLE001 - an unresolvable annotation: no check rather than a crash
+        return {}
+
+
+def _boolean_for_number(model: Any, data: Any, loc: tuple[str, ...] = ()) -> str | None:
+    """The first key whose field is a number but whose value is true/false (pydantic would read 1/0)."""
+    import typing
+
+    if not isinstance(data, dict):
+        return None
+    hints = _hints(model)
+    for key, value in data.items():
+        choices = typing.get_args(hints.get(key)) or (hints.get(key),)
+        if isinstance(value, bool) and bool not in choices and any(c in (int, float) for c in choices):
+            return ".".join((*loc, key))
+        nested = next((c for c in choices if isinstance(c, type) and _field_names(c)), None)
+        if nested is not None and isinstance(value, dict):
+            found = _boolean_for_number(nested, value, (*loc, key))
+            if found:
+                return found
+    return None
+
+
+def _number_problem(config: Any, loc: tuple[str, ...] = ()) -> str | None:
+    """Non-finite floats (inf, nan, also given as strings) and seeds outside 0..2**32-1."""
+    for name in _field_names(type(config)):
+        value = getattr(config, name, None)
+        key = ".".join((*loc, name))
+        values = value if isinstance(value, (list, tuple)) else [value]
+        for item in values:
+            if isinstance(item, float) and not math.isfinite(item):
+                return f"key '{key}': {item} is not a finite number"
+        if (name == "seed" or name.endswith("_seed")) and isinstance(value, int) and not SEED_RANGE[0] <= value <= SEED_RANGE[1]:
+            return f"key '{key}': a seed must be between 0 and {SEED_RANGE[1]} (got {value})"
+        if _field_names(type(value)):
+            found = _number_problem(value, (*loc, name))
+            if found:
+                return found
+    return None
 
 
 def config_json(config: Any) -> dict[str, Any]:

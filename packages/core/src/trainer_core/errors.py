@@ -29,3 +29,7 @@ class CorruptCheckpointError(CheckpointError):
 
 class UnsafeCheckpointError(CheckpointError):
     """A file would need unpickling arbitrary code to load; refused unless trusted explicitly."""
+
+
+class DivergedError(TrainerCoreError):
+    """Training produced a non-finite loss; the run stopped, its checkpoints untouched."""

@@ -16,3 +16,4 @@ class Run:
     config: Any = None
     config_hash: str | None = None
     resumed_from: str | None = None
+    run_id: str | None = None  # recorded in every manifest; a resume keeps it

@@ -25,8 +25,10 @@ writer and the sinks.
 
 from __future__ import annotations
 
+import math
 import random
 import sys
+import uuid
 from collections.abc import Mapping
 from concurrent.futures import Future
 from pathlib import Path
@@ -37,11 +39,12 @@ import numpy as np
 from trainer_core.checkpoint import CheckpointManager, find_resume_point, load_checkpoint
 from trainer_core.checkpoint.retention import RetentionPolicy
 from trainer_core.config import config_hash, config_json, write_resolved_config
-from trainer_core.errors import UsageError
+from trainer_core.errors import DivergedError, UsageError
 from trainer_core.layouts import CheckpointInfo, CheckpointLayout
 from trainer_core.metrics import MetricsLogger, build_sinks
 from trainer_core.models import parameter_count
 from trainer_core.run import Run
+from trainer_core.run_lock import RunDirLock
 from trainer_core.visuals import VisualizationEvent
 
 CONFIG_FILE = "config.json"
@@ -57,6 +60,19 @@ class StateAdapter(Protocol):
     def restore(self, files: dict[str, Any]) -> dict[str, Any]: ...
 
     def parameter_count(self) -> int: ...
+
+
+def _refuse_other_runs(folder: Path, layout: str, run_dir: Path) -> None:
+    """A fresh run never writes among another run's checkpoints (its retention would rank them)."""
+    from trainer_core.checkpoint import list_committed
+
+    existing = list_committed(folder, layout)
+    if existing:
+        newest = existing[-1]
+        raise UsageError(
+            f"{run_dir} already holds {len(existing)} checkpoint(s) of another run (newest {Path(newest.path).name}, step {newest.step}); "
+            f"resume it with --resume {run_dir}, or give a new output directory"
+        )
 
 
 def seed_everything(seed: int) -> None:
@@ -108,6 +124,16 @@ class TrainingRun:
             raise UsageError("give an output directory (--output) or a run to resume (--resume)")
         self.run_dir = Path(run_dir).absolute()
         self.run_dir.mkdir(parents=True, exist_ok=True)
+        self._lock = RunDirLock.acquire(self.run_dir)
+        try:
+            self._open(config, layout, checkpoint, retention, async_save, sink_options, disabled_sinks, seed, trust_pickle,
+                       write_config, checkpoint_dir)  # fmt: skip
+        except BaseException:
+            self._lock.release()
+            raise
+
+    def _open(self, config, layout, checkpoint, retention, async_save, sink_options, disabled_sinks, seed, trust_pickle,
+              write_config, checkpoint_dir) -> None:  # fmt: skip
         self.config_hash = config_hash(config) if config is not None else None
         self.info = Run(
             run_dir=self.run_dir,
@@ -115,18 +141,23 @@ class TrainingRun:
             config=config,
             config_hash=self.config_hash,
             resumed_from=str(checkpoint) if checkpoint else None,
+            run_id=uuid.uuid4().hex[:12],
         )
         seed = seed if seed is not None else getattr(config, "seed", None)
         if seed is not None:
             seed_everything(int(seed))
+        shared_folder = checkpoint_dir is not None
         if checkpoint_dir is None:
             checkpoint_dir = self.run_dir / layout.checkpoint_dir if layout.checkpoint_dir else self.run_dir
+        if checkpoint is None and not shared_folder:
+            _refuse_other_runs(Path(checkpoint_dir), layout.name, self.run_dir)
         self.manager = CheckpointManager(
             checkpoint_dir,
             retention=retention,
             async_save=async_save,
             hooks=self.pm.hook,
             run=self.info,
+            run_id=self.info.run_id,
             **layout.manager_options(),
         )
         self.status = "completed"
@@ -166,6 +197,9 @@ class TrainingRun:
             self.position = self.state.restore(loaded.files)
         self.loaded_files = loaded.files
         self.resumed = loaded.info
+        resumed_id = loaded.info.extra.get("run_id")
+        if isinstance(resumed_id, str) and resumed_id:  # a resume continues the same run (and its retention)
+            self.info.run_id = self.manager.run_id = resumed_id
         self.manager.protect(checkpoint)
 
     def _framework(self) -> str:
@@ -194,8 +228,11 @@ class TrainingRun:
         try:
             self.manager.close()
         finally:
-            self.logger.close()
-            self.pm.hook.on_train_end(run=self.info, status=self.status)
+            try:
+                self.logger.close()
+                self.pm.hook.on_train_end(run=self.info, status=self.status)
+            finally:
+                self._lock.release()
 
     def __enter__(self) -> TrainingRun:
         self.start()
@@ -206,8 +243,19 @@ class TrainingRun:
 
     # --- metrics --------------------------------------------------------------------------
     def log(self, values: Mapping[str, Any], *, step: int, epoch: int | None = None, split: str = "train") -> dict[str, Any]:
-        """One record to ``metrics.jsonl`` and every sink."""
-        return self.logger.log(values, step=step, epoch=epoch, split=split)
+        """One record to ``metrics.jsonl`` and every sink.
+
+        A loss (any key with ``loss`` in its name) that is not finite stops the run: training on
+        from NaN would only write worthless checkpoints over good ones."""
+        record = self.logger.log(values, step=step, epoch=epoch, split=split)
+        broken = [k for k, v in record.items() if "loss" in k and isinstance(v, float) and not math.isfinite(v)]
+        if broken:
+            latest = self.manager.latest()
+            kept = f"the last good checkpoint is {latest.path}" if latest else "no checkpoint was written"
+            raise DivergedError(
+                f"{broken[0]} became {record[broken[0]]} at step {step}; {kept}. Lower the learning rate (or check the data) and start again"
+            )
+        return record
 
     # --- checkpoints ----------------------------------------------------------------------
     def save(

@@ -73,7 +73,7 @@ def train(
     as_json,
 ):
     """Train the imbalanced classifier (the seed's main.py) with core checkpoints and metrics."""
-    from trainer_core import allocate_run_dir, find_resume_point, get_plugin_manager, load_config
+    from trainer_core import allocate_run_dir, get_plugin_manager, load_config, resume_config_path
     from vizwatch.trainer.config import VizwatchConfig
     from vizwatch.trainer.layout import LAYOUT
 
@@ -93,9 +93,7 @@ def train(
         "seed": seed,
     }
     if resume is not None and config_path is None:
-        checkpoint, _ = find_resume_point(resume, LAYOUT.name, LAYOUT.checkpoint_dir)
-        if (checkpoint / "config.json").is_file():
-            config_path = checkpoint / "config.json"
+        config_path = resume_config_path(resume, LAYOUT.name, LAYOUT.checkpoint_dir)
     config = load_config(VizwatchConfig, config_path, flags, overrides)
     if resume is None and output is None:
         output = allocate_run_dir(root)

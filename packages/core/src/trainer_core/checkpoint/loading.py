@@ -70,6 +70,20 @@ def find_resume_point(path: str | os.PathLike, layout: str, checkpoints_subdir: 
     return path, (path.parent.parent if checkpoints_subdir else path.parent)
 
 
+def resume_config_path(path: str | os.PathLike, layout: str, checkpoints_subdir: str = "checkpoints") -> Path | None:
+    """The config a run to resume was trained with: the checkpoint's ``config.json``, else the run's
+    ``config.yaml``. The checkpoint's hashes are checked first, so a damaged config is reported as
+    a corrupt checkpoint instead of being parsed."""
+    checkpoint, run_dir = find_resume_point(path, layout, checkpoints_subdir)
+    info = verify_checkpoint(checkpoint)
+    if info.status != "ok":
+        raise CorruptCheckpointError(f"cannot resume from {checkpoint}: it is {info.status} ({'; '.join(info.problems)}); resume from an older checkpoint")
+    for candidate in (checkpoint / "config.json", run_dir / "config.yaml"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
 @dataclass
 class LoadedCheckpoint:
     info: CheckpointInfo

@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from trainer_core.checkpoint.commit import commit_directory, commit_file, delete_checkpoint
-from trainer_core.checkpoint.loading import describe_checkpoint, list_committed
+from trainer_core.checkpoint.loading import describe_checkpoint, list_committed, verify_checkpoint
 from trainer_core.checkpoint.recovery import recover
-from trainer_core.checkpoint.retention import RetentionPolicy
+from trainer_core.checkpoint.retention import RetentionPolicy, plan_deletion
 from trainer_core.checkpoint.serialization import snapshot
 from trainer_core.checkpoint.writer import AsyncWriter
 from trainer_core.errors import UsageError
@@ -41,6 +41,7 @@ class CheckpointManager:
         async_save: bool = False,
         hooks: Any = None,
         run: Any = None,
+        run_id: str | None = None,
     ) -> None:
         self.directory = Path(directory).absolute()
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -50,6 +51,8 @@ class CheckpointManager:
         self.retention = retention
         self.hooks = hooks
         self.run = run
+        self.run_id = run_id  # recorded in each manifest; retention ranks only this run's checkpoints
+        self._sound: dict[tuple, bool] = {}  # verified checkpoints, keyed by the stat of their files
         self.recovered = recover(self.directory)
         self._writer = AsyncWriter() if async_save else None
         self._staging: dict = {}  # host buffers reused by successive async snapshots
@@ -77,6 +80,8 @@ class CheckpointManager:
         name = name or self.name_format.format(step=step, epoch=epoch if epoch is not None else 0)
         metrics = {k: (v.item() if hasattr(v, "item") else v) for k, v in (metrics or {}).items()}
         extra = dict(extra or {})
+        if self.run_id is not None:
+            extra.setdefault("run_id", self.run_id)
         if self.hooks is not None:
             for more in self.hooks.before_save(run=self.run, name=name, step=step, epoch=epoch, metrics=metrics):
                 if more:
@@ -144,9 +149,26 @@ class CheckpointManager:
         return found[-1] if found else None
 
     def apply_retention(self) -> list[CheckpointInfo]:
+        """Delete what the policy drops among this run's checkpoints, once every checkpoint it
+        keeps has been re-hashed (a corrupt one never counts as kept)."""
         if self.retention is None:
             return []
-        doomed = self.retention.select_for_deletion(self.checkpoints())
+        mine = [c for c in self.checkpoints() if self.run_id is None or c.extra.get("run_id") == self.run_id]
+        doomed, _ = plan_deletion(self.retention, mine, self._is_sound)
         for info in doomed:
             delete_checkpoint(info)
         return doomed
+
+    def _is_sound(self, info: CheckpointInfo) -> bool:
+        base = info.path if os.path.isdir(info.path) else os.path.dirname(info.path)
+        stats = []
+        for name in info.files:
+            try:
+                st = os.stat(os.path.join(base, name))
+            except OSError:
+                return False
+            stats.append((name, st.st_mtime_ns, st.st_size, st.st_ino))
+        key = (info.path, info.modified, tuple(stats))  # a file rewritten since its check is checked again
+        if key not in self._sound:
+            self._sound[key] = verify_checkpoint(info.path).status == "ok"
+        return self._sound[key]

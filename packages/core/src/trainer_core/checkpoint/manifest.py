@@ -121,6 +121,40 @@ def read_manifest(manifest_path: str) -> tuple[dict[str, Any], float]:
     return data, mtime
 
 
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def safe_member_name(name: Any) -> bool:
+    """A file name a manifest may list: relative, inside the checkpoint (no ``..``, no absolute
+    path, no NUL), so that reading or hashing it never leaves the checkpoint."""
+    if not isinstance(name, str) or not name or "\x00" in name or name.startswith(("/", "\\")):
+        return False
+    parts = name.replace("\\", "/").split("/")
+    return all(part not in ("", ".", "..") for part in parts)
+
+
+def manifest_problem(manifest: dict[str, Any]) -> str | None:
+    """What makes a parsed manifest unusable (wrong types, names escaping the checkpoint), or None."""
+    for key in ("package", "layout", "kind", "name"):
+        if key in manifest and not isinstance(manifest[key], str):
+            return f"{key!r} must be a string, not {type(manifest[key]).__name__}"
+    for key in ("step", "epoch", "layout_version"):
+        if manifest.get(key) is not None and not _is_int(manifest[key]):
+            return f"{key!r} must be an integer, not {type(manifest[key]).__name__}"
+    for key in ("metrics", "extra", "library_versions"):
+        if manifest.get(key) is not None and not isinstance(manifest[key], dict):
+            return f"{key!r} must be a mapping, not {type(manifest[key]).__name__}"
+    if manifest.get("created") is not None and not isinstance(manifest["created"], str):
+        return "'created' must be a string"
+    for name, entry in manifest["files"].items():
+        if not safe_member_name(name):
+            return f"file name {name!r} is not inside the checkpoint"
+        if not isinstance(entry, dict) or not _is_int(entry.get("size")) or not isinstance(entry.get("sha256"), str):
+            return f"entry of {name!r} needs an integer 'size' and a string 'sha256'"
+    return None
+
+
 def describe(path: str, manifest_path: str, base_dir: str) -> CheckpointInfo:
     """Describe a checkpoint from its manifest and a stat of each file it names."""
     info = try_describe(path, manifest_path, base_dir)
@@ -140,6 +174,11 @@ def try_describe(path: str, manifest_path: str, base_dir: str) -> CheckpointInfo
     except (OSError, ValueError) as exc:
         info.status = "corrupt"
         info.problems.append(f"unreadable manifest {os.path.basename(manifest_path)}: {exc}")
+        return info
+    problem = manifest_problem(manifest)
+    if problem is not None:
+        info.status = "corrupt"
+        info.problems.append(f"malformed manifest {os.path.basename(manifest_path)}: {problem}")
         return info
     info.package = manifest.get("package", "?")
     info.layout = manifest.get("layout", "?")

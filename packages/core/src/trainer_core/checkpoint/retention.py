@@ -7,9 +7,11 @@ never selected for deletion, whatever N and K say.
 
 from __future__ import annotations
 
+import fnmatch
 import math
+import os
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from trainer_core.errors import UsageError
@@ -41,6 +43,9 @@ def parse_metric(expression: str) -> dict[str, float]:
 class RetentionPolicy:
     """Keep the last ``keep_last`` and the best ``keep_best`` (by ``metric``, ``mode``).
 
+    With ``pattern`` (a glob such as ``autosave_*.pth``) only checkpoints whose file name matches
+    are considered; the others (a user's named saves) are never deleted.
+
     ``None`` for ``keep_last`` keeps every checkpoint. ``metric`` may be a name or a linear
     combination (see :func:`parse_metric`); checkpoints missing a metric never count as best.
     """
@@ -50,6 +55,7 @@ class RetentionPolicy:
     metric: str | None = None
     mode: str = "min"
     protected: set[str] = field(default_factory=set)
+    pattern: str | None = None  # only checkpoints whose file name matches this glob are considered
 
     def __post_init__(self) -> None:
         if self.mode not in ("min", "max"):
@@ -78,7 +84,11 @@ class RetentionPolicy:
 
     def select_for_deletion(self, checkpoints: Iterable[CheckpointInfo]) -> list[CheckpointInfo]:
         """Committed (status ok) checkpoints to delete; everything else is left alone."""
-        ok = [c for c in checkpoints if c.status == "ok" and c.step is not None]
+        ok = [
+            c
+            for c in checkpoints
+            if c.status == "ok" and c.step is not None and (self.pattern is None or fnmatch.fnmatchcase(os.path.basename(c.path), self.pattern))
+        ]
         if not ok:
             return []
         ok.sort(key=lambda c: (c.step, c.created or ""))
@@ -93,3 +103,22 @@ class RetentionPolicy:
             keep.update(c.path for c in best[: self.keep_best])
         keep.update(self.protected)
         return [c for c in ok if c.path not in keep]
+
+
+def plan_deletion(
+    policy: RetentionPolicy, checkpoints: Iterable[CheckpointInfo], is_sound: Callable[[CheckpointInfo], bool]
+) -> tuple[list[CheckpointInfo], list[CheckpointInfo]]:
+    """(to delete, found corrupt): the policy's choice once every checkpoint it would keep passed
+    ``is_sound`` (a full hash check). A checkpoint that fails never counts as kept, so the policy
+    keeps the next one instead; it is not deleted either (``core verify`` and a person decide)."""
+    candidates = [c for c in checkpoints if c.status == "ok"]
+    unsound: list[CheckpointInfo] = []
+    while True:
+        doomed = policy.select_for_deletion(candidates)
+        dropped = {c.path for c in doomed}
+        bad = [c for c in candidates if c.path not in dropped and not is_sound(c)]
+        if not bad:
+            return doomed, unsound
+        unsound += bad
+        bad_paths = {c.path for c in bad}
+        candidates = [c for c in candidates if c.path not in bad_paths]

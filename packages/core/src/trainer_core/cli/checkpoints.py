@@ -183,10 +183,12 @@ def prune(
     """Delete old checkpoints directly inside PATH (one run directory).
 
     The newest and the best checkpoint are always kept; only checkpoints written by core
-    (with a manifest) are ever deleted, and nothing outside PATH is touched.
+    (with a manifest) are ever deleted, and nothing outside PATH is touched. Every checkpoint
+    kept is re-hashed first: a corrupt one never counts as kept (the next one is kept instead)
+    and is left in place.
     """
-    from trainer_core.checkpoint import delete_checkpoint, list_committed
-    from trainer_core.checkpoint.retention import RetentionPolicy
+    from trainer_core.checkpoint import delete_checkpoint, list_committed, verify_checkpoint
+    from trainer_core.checkpoint.retention import RetentionPolicy, plan_deletion
 
     if keep_last is None and not keep_best:
         raise UsageError("say what to keep: --keep-last N and/or --keep-best K --metric NAME")
@@ -194,7 +196,9 @@ def prune(
         keep_last=keep_last, keep_best=keep_best, metric=metric, mode=mode, protected={os.path.abspath(p) for p in protect}
     )
     committed = list_committed(path)
-    doomed = policy.select_for_deletion(committed)
+    doomed, corrupt = plan_deletion(policy, committed, lambda c: verify_checkpoint(c.path).status == "ok")
+    gone = {c.path for c in doomed} | {c.path for c in corrupt}
+    kept = [c for c in committed if c.status == "ok" and c.path not in gone]
     if not dry_run:
         for info in doomed:
             delete_checkpoint(info)
@@ -202,14 +206,17 @@ def prune(
         echo_json(
             {
                 "deleted" if not dry_run else "would_delete": [c.path for c in doomed],
-                "kept": [c.path for c in committed if c not in doomed and c.status == "ok"],
+                "kept": [c.path for c in kept],
+                "corrupt": [c.path for c in corrupt],
             }
         )
         return
     verb = "would delete" if dry_run else "deleted"
     for info in doomed:
         click.echo(f"{verb}  {_display_path(info.path)}  (step {info.step})")
-    click.echo(f"{verb} {len(doomed)}, kept {sum(c.status == 'ok' for c in committed) - len(doomed)}", err=True)
+    for info in corrupt:
+        click.echo(f"corrupt  {_display_path(info.path)}  (step {info.step}): not counted as kept, left in place (see `core verify`)", err=True)
+    click.echo(f"{verb} {len(doomed)}, kept {len(kept)}" + (f", {len(corrupt)} corrupt left in place" if corrupt else ""), err=True)
 
 
 def add_commands(cli: click.Group) -> None:

@@ -7,7 +7,9 @@ traceback.
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 import sys
 from collections.abc import Iterable, Sequence
 from datetime import datetime
@@ -41,7 +43,41 @@ class TrainerGroup(click.Group):
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
             sys.exit(130)
+        except OSError as exc:
+            click.echo(f"error: {describe_os_error(exc)}", err=True)
+            sys.exit(1)
+        except Exception as exc:  # noqa: BLE001 - the last resort: one line, never a traceback
+            if os.environ.get("TRAINER_CORE_DEBUG"):
+                raise
+            click.echo(
+                f"error: unexpected {type(exc).__name__}: {exc} (a bug: please report it; TRAINER_CORE_DEBUG=1 shows the traceback)", err=True
+            )
+            sys.exit(1)
         sys.exit(code if isinstance(code, int) else 0)
+
+
+_OS_FIXES = {
+    errno.ENOSPC: "free some space or write elsewhere",
+    errno.EDQUOT: "free some space or write elsewhere",
+    errno.EFBIG: "the file system refuses a file this large: write elsewhere",
+    errno.EROFS: "the file system is read-only: give a writable directory",
+    errno.EACCES: "check its permissions, or give another path",
+    errno.EPERM: "check its permissions, or give another path",
+    errno.ENOENT: "check the path",
+    errno.EISDIR: "give a file, not a directory",
+    errno.ENOTDIR: "a part of the path is a file, not a directory",
+    errno.EEXIST: "it already exists: remove it or choose another name",
+}
+
+
+def describe_os_error(exc: OSError) -> str:
+    """``<path>: <ERRNO> (<what it means>); <the fix>`` for any failed file operation."""
+    code = exc.errno
+    name = errno.errorcode.get(code, "error") if code is not None else type(exc).__name__
+    where = exc.filename if exc.filename is not None else "a file operation"
+    reason = exc.strerror or str(exc)
+    fix = _OS_FIXES.get(code, "check the path and the disk") if code is not None else "check the path and the disk"
+    return f"{where}: {name} ({reason}); {fix}"
 
 
 def human_size(size: int | float | None) -> str:

@@ -66,7 +66,7 @@ def register_commands(cli):
         Checkpoints land in OUTPUT/checkpoints/ (atomic, with manifest), metrics in
         OUTPUT/metrics.jsonl and history.json, the resolved config in OUTPUT/config.yaml.
         """
-        from trainer_core.checkpoint import find_resume_point
+        from trainer_core.checkpoint.loading import resume_config_path
         from trainer_core.cli.support import echo_json
         from trainer_core.config import load_config
         from trainer_core.example.config import ExampleConfig
@@ -74,12 +74,7 @@ def register_commands(cli):
 
         flags = {"epochs": epochs, "batch_size": batch_size, "learning_rate": learning_rate, "seed": seed}
         if resume is not None and config_path is None:
-            checkpoint, run_dir = find_resume_point(resume, LAYOUT.name, LAYOUT.checkpoint_dir)
-            # the config the checkpoint was trained with (JSON inside it), else the run's resolved config
-            for candidate in (checkpoint / "config.json", run_dir / "config.yaml"):
-                if candidate.is_file():
-                    config_path = candidate
-                    break
+            config_path = resume_config_path(resume, LAYOUT.name, LAYOUT.checkpoint_dir)
         config = load_config(ExampleConfig, config_path, flags, overrides)
         if resume is None and output is None:
             output = allocate_run_dir(root)
