@@ -17,9 +17,9 @@ def cli() -> None:
 
 @cli.command("generate-data")
 @click.option("--output", required=True, type=click.Path(dir_okay=False), help="trials file to write: .csv or .h5")
-@click.option("--participants", type=click.IntRange(min=2), default=48, show_default=True)
-@click.option("--trials", "trials_per_participant", type=click.IntRange(min=16), default=400, show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--participants", type=click.IntRange(min=2, max=100_000), default=48, show_default=True)
+@click.option("--trials", "trials_per_participant", type=click.IntRange(min=16, max=1_000_000), default=400, show_default=True)
+@click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=0, show_default=True)
 @click.option("--lapse-accuracy", type=click.FloatRange(0, 1), help="P(correct) of a disengaged trial (default 0.5).")
 @click.option("--stay-engaged", type=click.FloatRange(0, 1, max_open=True), help="P(engaged -> engaged) per trial (default 0.98).")
 @click.option("--stay-disengaged", type=click.FloatRange(0, 1, max_open=True), help="P(disengaged -> disengaged) (default 0.95).")
@@ -49,14 +49,14 @@ def generate_data(output, participants, trials_per_participant, seed, lapse_accu
 
 @cli.command("train")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), help="JSON/YAML config (configs/choice2vec/quick.yaml...).")
-@click.option("--epochs", type=click.IntRange(min=1), help="Optimisation steps (the seed's epochs; default 150000).")
-@click.option("--checkpoint-every", type=click.IntRange(min=1), help="Epochs between checkpoints (default 10000).")
+@click.option("--epochs", type=click.IntRange(min=1, max=100_000_000), help="Optimisation steps (the seed's epochs; default 150000).")
+@click.option("--checkpoint-every", type=click.IntRange(min=1, max=100_000_000), help="Epochs between checkpoints (default 10000).")
 @click.option(
-    "--log-every", type=click.IntRange(min=1), help="Epochs between console lines; also the steps run per compiled call (default 1000)."
+    "--log-every", type=click.IntRange(min=1, max=1_000_000), help="Epochs between console lines; also the steps run per compiled call (default 1000)."
 )
 @click.option("--output-dir", type=click.Path(file_okay=False), help="Run directory (default training_checkpoints_<timestamp>).")
 @click.option("--resume", type=click.Path(file_okay=False), help="Run directory to continue from its last checkpoint, bit-identically.")
-@click.option("--seed", type=int, help="Training seed (default 0).")
+@click.option("--seed", type=click.IntRange(0, 2**32 - 1), help="Training seed (default 0).")
 @click.option("--data", "data_source", type=click.Path(dir_okay=False), help="Trials file (.csv/.h5) instead of the simulated default.")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override any config key, e.g. model.layers=3 (repeatable).")
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: only on a terminal).")

@@ -138,6 +138,8 @@ def _validated(columns: dict[str, np.ndarray], extra: dict | None, path: Path) -
         bad = ~np.isfinite(values[name])
         if bad.any():
             raise DataError(f"{path}: column {name} has {bad.sum()} NaN/missing value(s); drop or fill those rows")
+    if len(values["participant"]) == 0:
+        raise DataError(f"{path} has a header but no trials; give a file with at least 16 trials per participant")
     for name in ("stimulus", "choice", "correct"):
         bad = ~np.isin(values[name], (0, 1))
         if bad.any():

@@ -25,15 +25,15 @@ def _pipeline_options(f):
     options = [
         click.option("--profile", type=click.Choice(["quick", "standard", "professional"]), default="standard", show_default=True,
                      help="quick: 160 px, 3,000 images, sized for 2 CPU cores; standard: the seed's 416 px; professional: ResNet-50, 10k images."),
-        click.option("--epochs", type=click.IntRange(min=1), default=None),
-        click.option("--batch-size", type=click.IntRange(min=1), default=None),
-        click.option("--dataset-size", type=click.IntRange(min=1), default=None, help="Synthetic training images."),
-        click.option("--image-size", type=click.IntRange(min=64), default=None),
+        click.option("--epochs", type=click.IntRange(min=1, max=10_000), default=None),
+        click.option("--batch-size", type=click.IntRange(min=1, max=1024), default=None),
+        click.option("--dataset-size", type=click.IntRange(min=1, max=1_000_000), default=None, help="Synthetic training images."),
+        click.option("--image-size", type=click.IntRange(min=64, max=2048), default=None),
         click.option("--professional", is_flag=True, help="ResNet-50 backbone (the professional profile's model)."),
-        click.option("--classifier-steps", type=click.IntRange(min=0), default=None,
+        click.option("--classifier-steps", type=click.IntRange(min=0, max=10_000_000), default=None,
                      help="Steps of the shape classifier trained before the detector (its backbone start, then its rescoring; 0 = none)."),
-        click.option("--workers", type=click.IntRange(min=0), default=None, help="Data-loading and generation processes."),
-        click.option("--seed", type=int, default=None),
+        click.option("--workers", type=click.IntRange(min=0, max=256), default=None, help="Data-loading and generation processes."),
+        click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=None),
         click.option("--score-threshold", type=click.FloatRange(0, 1), default=None, help="Evaluation: minimum detection score."),
         click.option("--rescore/--no-rescore", default=None,
                      help="Evaluation: multiply detection scores by the shape classifier's (default: on when the model has one)."),
@@ -141,13 +141,13 @@ def reset_command(stage, root):
 
 @cli.command("generate")
 @click.option("--output", "out", type=click.Path(file_okay=False), required=True, help="Directory for images/ and annotations.json.")
-@click.option("--count", type=click.IntRange(min=1), default=1000, show_default=True, help="Number of images.")
-@click.option("--image-size", type=click.IntRange(min=64), default=416, show_default=True)
-@click.option("--max-shapes", type=click.IntRange(min=1), default=4, show_default=True, help="Shapes per image: 1 to this.")
+@click.option("--count", type=click.IntRange(min=1, max=1_000_000), default=1000, show_default=True, help="Number of images.")
+@click.option("--image-size", type=click.IntRange(min=64, max=2048), default=416, show_default=True)
+@click.option("--max-shapes", type=click.IntRange(min=1, max=64), default=4, show_default=True, help="Shapes per image: 1 to this.")
 @click.option("--programs", type=click.Path(dir_okay=False), default=None,
               help="A TSV of Bongard-LOGO action programs (e.g. human_designed_shapes.tsv); default: the synthetic families.")  # fmt: skip
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--workers", type=click.IntRange(min=1), default=None, help="Processes (default: every core).")
+@click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=0, show_default=True)
+@click.option("--workers", type=click.IntRange(min=1, max=256), default=None, help="Processes (default: every core).")
 @click.option("--json", "as_json", is_flag=True, help="Print a summary as JSON.")
 def generate_command(out, count, image_size, max_shapes, programs, seed, workers, as_json):
     """Compose images of shapes with COCO-format annotations (deterministic from --seed)."""

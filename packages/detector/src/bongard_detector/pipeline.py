@@ -5,7 +5,9 @@ Stages, each recorded in ``checkpoints/<stage>.json`` through trainer-core's sta
 
 * ``data_generation``: the synthetic train and test splits and the real set composed from the
   human-designed shapes; validated by each ``annotations.json``'s annotation count and the images;
-* ``training``: the model in ``models/<profile>/final``; validated by its manifest and by loading it;
+* ``training``: the model in ``models/<profile>/final``; validated by its manifest and by loading it.
+  An interrupted training (killed, stopped) resumes from its newest verified checkpoint when the
+  same command runs again; a model directory of another config or data set is set aside, never deleted;
 * ``evaluation``: COCO metrics of that model on the synthetic test split and on the real set;
   validated by the evaluated checkpoint still being there (and the results file).
 
@@ -97,7 +99,8 @@ class Pipeline:
     def __init__(self, config: PipelineConfig, root: str | Path = ".", echo=print, progress: bool = True):
         from trainer_core import StageCache
 
-        self.config, self.root, self.echo, self.progress = config, Path(root), echo, progress
+        # absolute: stage records hold paths relative to it, checked against it (a relative --root used to count twice)
+        self.config, self.root, self.echo, self.progress = config, Path(root).absolute(), echo, progress
         self.cache = StageCache(self.root / "checkpoints", package="bongard-detector", base=self.root)
         self.data_dir = self.root / "processed_data" / f"{config.profile}_synthetic"
         self.real_dir = self.root / "processed_data" / "real_bongard"
@@ -182,9 +185,7 @@ class Pipeline:
         data = data or self.generate_data()[0]
 
         def work():
-            import shutil
-
-            shutil.rmtree(self.model_dir, ignore_errors=True)  # a changed config must not resume an old run
+            self._claim_model_dir(force)
             summary = train(self.config.train, data["dirs"]["train"], self.model_dir, echo=self.say, progress=self.progress)
             return ({k: summary[k] for k in ("epochs", "seconds", "images_per_second", "history", "classifier")},
                     [self._relative(checkpoint_output(self.model_dir / "final"))])  # fmt: skip
@@ -214,6 +215,25 @@ class Pipeline:
             return metrics, [self._relative(checkpoint_output(self.model_dir / "final"))]
 
         return self.run_stage("evaluation", self.evaluation_hash(), work, force)
+
+    def _claim_model_dir(self, force: bool | str) -> None:
+        """Training resumes from the newest verified checkpoint of an interrupted run of the same
+        stage (same data, same training config). Checkpoints of another stage hash (a changed config,
+        regenerated data) or a forced rerun are set aside as ``<profile>.replaced-<time>``, never deleted."""
+        from trainer_core import atomic_write_bytes
+
+        marker = self.model_dir / ".stage-hash"
+        if self.model_dir.exists() and any(self.model_dir.iterdir()):
+            same = marker.is_file() and marker.read_text().strip() == self.training_hash()
+            if same and not force:
+                self.say(f"   resuming the interrupted training in {self.model_dir}")
+                return
+            aside = self.model_dir.with_name(f"{self.model_dir.name}.replaced-{datetime.now():%Y%m%d_%H%M%S}")
+            self.model_dir.rename(aside)
+            why = force if isinstance(force, str) else "forced" if force else "another data set or training config"
+            self.say(f"   {why}: the previous model directory is kept as {aside} (delete it when you no longer need it)")
+        self.model_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(marker, (self.training_hash() + "\n").encode())
 
     def _model_loads(self, record: dict) -> str | None:
         from bongard_detector.training import load_trained

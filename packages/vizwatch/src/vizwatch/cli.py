@@ -35,7 +35,7 @@ def cli() -> None:
 @click.option("--viz-every", type=int, help="Snapshot every N epochs, besides epoch 1, 5, 10, 25, 50, 75, 100 and the last. Default 10.")
 @click.option("--viz-method", type=click.Choice(["tsne", "umap", "pca"]), help="Embedding method. Default tsne.")
 @click.option("--viz-root", type=click.Path(file_okay=False), help="Where run_NNN folders go. Default training_feature_visualizations.")
-@click.option("--seed", type=int, help="Everything is deterministic from it. Default 0.")
+@click.option("--seed", type=click.IntRange(0, 2**32 - 1), help="Everything is deterministic from it. Default 0.")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override any config key (repeatable).")
 @click.option(
     "--output", "-o", type=click.Path(file_okay=False), help="Run directory for checkpoints and metrics (default: runs/vizwatch/run_NNN)."

@@ -14,9 +14,9 @@ def cli() -> None:
 
 
 @cli.command("generate-dataset")
-@click.option("--samples", type=click.IntRange(min=1), default=4000, show_default=True, help="Number of random operators to roll out.")
+@click.option("--samples", type=click.IntRange(min=1, max=10_000_000), default=4000, show_default=True, help="Number of random operators to roll out.")
 @click.option("--output", required=True, type=click.Path(dir_okay=False), help="HDF5 file to write (e.g. datasets/test_4k.h5).")
-@click.option("--seed", type=int, default=0, show_default=True, help="Everything is deterministic from it.")
+@click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=0, show_default=True, help="Everything is deterministic from it.")
 @click.option("--force", is_flag=True, help="Replace an existing file.")
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: only on a terminal).")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary.")
@@ -64,7 +64,7 @@ def generate_dataset(samples, output, seed, force, progress, as_json):
     "--visualize-training", is_flag=True, help="Latent t-SNE/UMAP snapshots of every category during training (needs vizwatch installed)."
 )
 @click.option("--viz-method", type=click.Choice(["tsne", "umap", "pca"]), default="tsne", show_default=True)
-@click.option("--viz-every", type=click.IntRange(min=1), default=10, show_default=True, help="Snapshot every N epochs (validation epochs).")
+@click.option("--viz-every", type=click.IntRange(min=1, max=1_000_000), default=10, show_default=True, help="Snapshot every N epochs (validation epochs).")
 @click.option("--viz-root", type=click.Path(file_okay=False), help="Folder of run_NNN snapshot folders (vizwatch's default if not given).")
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: only on a terminal).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
@@ -141,7 +141,7 @@ def train_vqvae(
 @click.option("--dataset", required=True, type=click.Path(dir_okay=False), help="HDF5 dataset to encode.")
 @click.option("--vqvae-model", required=True, type=click.Path(dir_okay=False), help="best_model.pt (or last_model.pt) from train-vqvae.")
 @click.option("--output", required=True, type=click.Path(dir_okay=False), help="HDF5 file for the tokens.")
-@click.option("--batch-size", type=click.IntRange(min=1), default=4096, show_default=True)
+@click.option("--batch-size", type=click.IntRange(min=1, max=1_000_000), default=4096, show_default=True)
 @click.option("--force", is_flag=True, help="Replace an existing output file.")
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: only on a terminal).")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary.")

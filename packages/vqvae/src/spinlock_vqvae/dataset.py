@@ -133,6 +133,8 @@ class FeatureDataset:
         self.features = f[FEATURES]
         if self.features.ndim != 2:
             raise DatasetError(f"{self.path}: /{FEATURES} must be 2-D (samples x features), found shape {self.features.shape}")
+        if self.features.dtype.kind not in "fiu":
+            raise DatasetError(f"{self.path}: /{FEATURES} must hold numbers (float32), not {self.features.dtype}; regenerate the dataset")
         self.all_names = [n.decode() if isinstance(n, bytes) else str(n) for n in f[NAMES][()]]
         if len(self.all_names) != self.features.shape[1]:
             raise DatasetError(

@@ -75,6 +75,10 @@ def encode(
     from tqdm.auto import tqdm
 
     output = Path(output)
+    inputs = {"--dataset": Path(dataset), "--vqvae-model": Path(model_path)}
+    for flag, path in inputs.items():
+        if output.exists() and path.exists() and os.path.samefile(output, path) or output.absolute() == path.absolute():
+            raise UsageError(f"--output {output} is the {flag} file itself; write the tokens to another file (--force never replaces an input)")
     if output.exists() and not force:
         raise UsageError(f"{output} already exists; choose another --output or pass --force to replace it")
     trained = TrainedModel(model_path)

@@ -160,7 +160,7 @@ def describe(path: str, manifest_path: str, base_dir: str) -> CheckpointInfo:
     info = try_describe(path, manifest_path, base_dir)
     if info is None:
         info = CheckpointInfo(path=path, manifest_path=manifest_path, status="incomplete")
-        info.problems.append("no manifest: the save never finished")
+        info.problems.append("no manifest: not a committed trainer-core checkpoint (its save never finished, or another program wrote it)")
     return info
 
 

@@ -202,7 +202,7 @@ def load_file(path: str | os.PathLike, *, trust_pickle: bool = False, framework:
         if not trust_pickle:
             raise UnsafeCheckpointError(
                 f"{path} is a pickle, which can run arbitrary code when loaded; "
-                "convert it, or pass --trust-pickle if you created it yourself"
+                "convert it; only if you created it yourself, read it with an explicit trust option (--trust-pickle where a command offers it)"
             )
         return _unpickle_trusted(path, torch_format=False)
     with open(path, "rb") as f:
@@ -220,17 +220,30 @@ def _unpickle_trusted(path: str, *, torch_format: bool) -> Any:
         return pickle.load(f)
 
 
+def _looks_like_torch_or_pickle(path: str) -> bool:
+    """A torch zip archive, or a pickle stream (protocol 2+ opens with 0x80): never executed here."""
+    import zipfile
+
+    if zipfile.is_zipfile(path):
+        return True
+    with open(path, "rb") as f:
+        head = f.read(2)
+    return len(head) == 2 and head[0] == 0x80 and 2 <= head[1] <= 5
+
+
 def _load_torch(path: str, trust_pickle: bool) -> Any:
     import torch
 
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
+        if not _looks_like_torch_or_pickle(path):
+            raise CheckpointError(f"{path} is not a torch file (garbage or damaged bytes); run `core verify`, or resume from another checkpoint") from None
         if trust_pickle:
             return _unpickle_trusted(path, torch_format=True)
         raise UnsafeCheckpointError(
             f"{path} holds objects other than tensors and plain values, and loading it could run "
-            f"arbitrary code ({str(exc).splitlines()[0][:160]}); pass --trust-pickle only if you created it yourself"
+            f"arbitrary code ({str(exc).splitlines()[0][:160]}); only if you created it yourself, read it with an explicit trust option (--trust-pickle where a command offers it)"
         ) from None
     except (RuntimeError, EOFError, OSError) as exc:
         raise CheckpointError(

@@ -89,7 +89,7 @@ def train(
         model.train()
         return out
 
-    metrics: dict = {}
+    metrics: dict = dict(run.resumed.metrics) if run.resumed is not None else {}  # a finished run resumed trains nothing
     with run:
         model.train()
         while epoch < config.epochs:
