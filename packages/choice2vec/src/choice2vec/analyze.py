@@ -87,6 +87,8 @@ def _rows(run: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
 def training_dir(run: str | os.PathLike, trust_pickle: bool = False) -> dict[str, Any]:
     run = Path(run)
     good, problems = _rows(run)
+    if not good and not problems:
+        raise UsageError(f"no checkpoints in {run}; give a training_checkpoints_* directory (`c2v analyze --list` shows them)")
     lines = [f"{'checkpoint':<26} {'best algorithm':<26} {'acc':>6} {'ARI':>6} {'NMI':>6} {'raw km':>7} {'oracle':>7} {'total loss':>10}"]
     for r in good:
         b, best = r["baselines"], r["algorithms"][r["best_algorithm"]]
@@ -139,6 +141,8 @@ def _compare_figure(run: Path, good: list[dict[str, Any]]) -> Path:
 def compare(run: str | os.PathLike) -> dict[str, Any]:
     run = Path(run)
     good, problems = _rows(run)
+    if not good and not problems:
+        raise UsageError(f"no checkpoints in {run}; give a training_checkpoints_* directory (`c2v analyze --list` shows them)")
     if not good:
         raise UsageError(f"{run} has no readable checkpoint with clustering results to compare")
     figure = _compare_figure(run, good)

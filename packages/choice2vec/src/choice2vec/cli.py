@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from trainer_core import TrainerGroup, echo_json
+from trainer_core import FiniteFloatRange, TrainerGroup, echo_json
 
 
 @click.group(cls=TrainerGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -20,9 +20,9 @@ def cli() -> None:
 @click.option("--participants", type=click.IntRange(min=2, max=100_000), default=48, show_default=True)
 @click.option("--trials", "trials_per_participant", type=click.IntRange(min=16, max=1_000_000), default=400, show_default=True)
 @click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=0, show_default=True)
-@click.option("--lapse-accuracy", type=click.FloatRange(0, 1), help="P(correct) of a disengaged trial (default 0.5).")
-@click.option("--stay-engaged", type=click.FloatRange(0, 1, max_open=True), help="P(engaged -> engaged) per trial (default 0.98).")
-@click.option("--stay-disengaged", type=click.FloatRange(0, 1, max_open=True), help="P(disengaged -> disengaged) (default 0.95).")
+@click.option("--lapse-accuracy", type=FiniteFloatRange(0, 1), help="P(correct) of a disengaged trial (default 0.5).")
+@click.option("--stay-engaged", type=FiniteFloatRange(0, 1, max_open=True), help="P(engaged -> engaged) per trial (default 0.98).")
+@click.option("--stay-disengaged", type=FiniteFloatRange(0, 1, max_open=True), help="P(disengaged -> disengaged) (default 0.95).")
 @click.option("--force", is_flag=True, help="Replace an existing file.")
 @click.option("--json", "as_json", is_flag=True)
 def generate_data(output, participants, trials_per_participant, seed, lapse_accuracy, stay_engaged, stay_disengaged, force, as_json):

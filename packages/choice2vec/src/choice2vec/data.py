@@ -106,8 +106,13 @@ def load_trials(path: str | os.PathLike) -> Trials:
 
 def _read_csv(path: Path) -> dict[str, np.ndarray]:
     import csv
+    import io
 
-    with open(path, newline="", encoding="utf-8") as f:
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError:
+        raise DataError(f"{path} is not a UTF-8 CSV file; the README lists the expected columns") from None
+    with io.StringIO(text, newline="") as f:
         reader = csv.reader(f)
         try:
             header = [h.strip() for h in next(reader)]

@@ -83,6 +83,7 @@ _EXPORTS = {
     "timestamped_run_dir": "trainer_core.rundirs",
     # command-line helpers shared by every package's CLI
     "TrainerGroup": "trainer_core.cli.support",
+    "FiniteFloatRange": "trainer_core.cli.support",
     "echo_json": "trainer_core.cli.support",
     "format_value": "trainer_core.cli.support",
     "render_table": "trainer_core.cli.support",

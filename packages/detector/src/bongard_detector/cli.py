@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from trainer_core import TrainerGroup, echo_json
+from trainer_core import FiniteFloatRange, TrainerGroup, echo_json
 
 
 @click.group(cls=TrainerGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -34,7 +34,7 @@ def _pipeline_options(f):
                      help="Steps of the shape classifier trained before the detector (its backbone start, then its rescoring; 0 = none)."),
         click.option("--workers", type=click.IntRange(min=0, max=256), default=None, help="Data-loading and generation processes."),
         click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=None),
-        click.option("--score-threshold", type=click.FloatRange(0, 1), default=None, help="Evaluation: minimum detection score."),
+        click.option("--score-threshold", type=FiniteFloatRange(0, 1), default=None, help="Evaluation: minimum detection score."),
         click.option("--rescore/--no-rescore", default=None,
                      help="Evaluation: multiply detection scores by the shape classifier's (default: on when the model has one)."),
         click.option("--json", "as_json", is_flag=True, help="Print the results as JSON (no progress bars)."),

@@ -18,6 +18,7 @@ the same class as without it.
 from __future__ import annotations
 
 import csv
+import io
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -107,7 +108,11 @@ def read_programs(path: str | Path) -> list[ShapeProgram]:
     path = Path(path)
     if not path.is_file():
         raise ProgramError(f"{path}: no such file; give a TSV in the Bongard-LOGO format (columns: {', '.join(COLUMNS)})")
-    with open(path, newline="", encoding="utf-8") as f:
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError:
+        raise ProgramError(f"{path} is not a UTF-8 text file; give a TSV in the Bongard-LOGO format (columns: {', '.join(COLUMNS)})") from None
+    with io.StringIO(text, newline="") as f:
         reader = csv.DictReader(f, delimiter="\t")
         missing = [c for c in (COLUMNS[0], COLUMNS[2], COLUMNS[3], COLUMNS[4]) if c not in (reader.fieldnames or [])]
         if missing:

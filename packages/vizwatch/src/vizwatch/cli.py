@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
-from trainer_core import TrainerGroup, echo_json, format_value, render_table
+from trainer_core import FiniteFloatRange, TrainerGroup, UsageError, echo_json, format_value, render_table
+
+DEFAULT_VIZ_ROOT = "training_feature_visualizations"
 
 
 @click.group(cls=TrainerGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -28,9 +32,9 @@ def cli() -> None:
 @click.option("--samples", type=int, help="Generated sources for xray. Default 12000.")
 @click.option("--epochs", type=int, help="Default 150.")
 @click.option("--batch-size", type=int, help="Default 256.")
-@click.option("--learning-rate", type=float, help="AdamW learning rate. Default 0.001.")
-@click.option("--oversample-target", type=float, help="Grow minority classes to this fraction of the largest (0: off). Default 0.")
-@click.option("--focal-gamma", type=float, help="Focal loss gamma (0 = cross-entropy). Default 2.")
+@click.option("--learning-rate", type=FiniteFloatRange(), help="AdamW learning rate. Default 0.001.")
+@click.option("--oversample-target", type=FiniteFloatRange(), help="Grow minority classes to this fraction of the largest (0: off). Default 0.")
+@click.option("--focal-gamma", type=FiniteFloatRange(), help="Focal loss gamma (0 = cross-entropy). Default 2.")
 @click.option("--visualize-training", is_flag=True, default=None, help="Snapshot the latent space during training.")
 @click.option("--viz-every", type=int, help="Snapshot every N epochs, besides epoch 1, 5, 10, 25, 50, 75, 100 and the last. Default 10.")
 @click.option("--viz-method", type=click.Choice(["tsne", "umap", "pca"]), help="Embedding method. Default tsne.")
@@ -119,7 +123,7 @@ def train(
 @cli.command()
 @click.argument("run_dir", type=click.Path())
 @click.option("--format", "fmt", type=click.Choice(["gif", "mp4"]), default="gif", show_default=True)
-@click.option("--fps", type=float, default=2.0, show_default=True, help="Frames per second.")
+@click.option("--fps", type=FiniteFloatRange(), default=2.0, show_default=True, help="Frames per second.")
 @click.option(
     "--output", type=click.Path(dir_okay=False), help="Output file (default: RUN_DIR/training_animation.gif or training_evolution.mp4)."
 )
@@ -131,12 +135,14 @@ def animate(run_dir, fmt, fps, output):
 
 
 @cli.command()
-@click.argument("root", required=False, default="training_feature_visualizations", type=click.Path())
+@click.argument("root", required=False, default=DEFAULT_VIZ_ROOT, type=click.Path())
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def runs(root, as_json):
     """List visualization runs under ROOT: epochs, best validation accuracy, frames."""
     from vizwatch.runs import list_runs
 
+    if root != DEFAULT_VIZ_ROOT and not Path(root).is_dir():
+        raise UsageError(f"{root} is not a directory; give the folder holding run_* visualization runs")
     found = list_runs(root)
     if as_json:
         echo_json(found)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from trainer_core import TrainerGroup, echo_json
+from trainer_core import FiniteFloatRange, TrainerGroup, echo_json
 
 
 @click.group(cls=TrainerGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -55,7 +55,7 @@ def generate_dataset(samples, output, seed, force, progress, as_json):
 @click.option("--resume-from", type=click.Path(dir_okay=False), help="best_model.pt or last_model.pt of this output directory.")
 @click.option("--epochs", type=int, help="Override epochs.")
 @click.option("--batch-size", type=int, help="Override batch_size.")
-@click.option("--learning-rate", type=float, help="Override learning_rate.")
+@click.option("--learning-rate", type=FiniteFloatRange(), help="Override learning_rate.")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override any config key (repeatable).")
 @click.option("--drop-invalid-features", is_flag=True, help="Drop features with NaN/inf values instead of refusing the dataset.")
 @click.option("--dry-run", is_flag=True, help="Validate config and dataset, show categories, model size and time per epoch; train nothing.")

@@ -9,7 +9,7 @@ import click
 
 from trainer_core.cli.context import CoreContext
 from trainer_core.cli.support import echo_json, format_value, human_size, human_time, render_table
-from trainer_core.errors import UsageError
+from trainer_core.errors import CheckpointError, UsageError
 from trainer_core.layouts import CheckpointInfo
 
 SORT_FIELDS = ("path", "package", "kind", "step", "epoch", "size", "modified", "status")
@@ -94,6 +94,8 @@ def show(obj: CoreContext, path: str, as_json: bool) -> None:
     info = describe_path(path, obj.registry.layouts)
     if as_json:
         echo_json(info.to_json())
+        if info.status != "ok":
+            raise click.exceptions.Exit(1)
         return
     click.echo(f"path:         {info.path}")
     model = info.extra.get("model") if isinstance(info.extra.get("model"), dict) else {}
@@ -127,6 +129,8 @@ def show(obj: CoreContext, path: str, as_json: bool) -> None:
         for k, v in info.extra.items():
             if k != "model":
                 click.echo(f"  {k}: {v}")
+    if info.status != "ok":
+        raise CheckpointError(f"{_display_path(info.path)} is {info.status}: {'; '.join(info.problems) or 'not a complete checkpoint'}")
 
 @click.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path())

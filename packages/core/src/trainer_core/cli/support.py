@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno
 import json
+import math
 import os
 import sys
 from collections.abc import Iterable, Sequence
@@ -18,6 +19,16 @@ from typing import Any
 import click
 
 from trainer_core.errors import TrainerCoreError
+
+
+class FiniteFloatRange(click.FloatRange):
+    """A float option that refuses inf and nan (``click.FloatRange`` lets nan through every bound)."""
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> Any:
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return number
 
 
 class TrainerGroup(click.Group):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from trainer_core.cli.support import FiniteFloatRange
 from trainer_core.example.layout import LAYOUT
 from trainer_core.hookspecs import hookimpl
 
@@ -49,7 +50,7 @@ def register_commands(cli):
     @click.option("--resume", type=click.Path(), help="Checkpoint, or run directory to resume from its newest checkpoint.")
     @click.option("--epochs", type=int, help="Override epochs.")
     @click.option("--batch-size", type=int, help="Override batch_size.")
-    @click.option("--learning-rate", type=float, help="Override learning_rate.")
+    @click.option("--learning-rate", type=FiniteFloatRange(), help="Override learning_rate.")
     @click.option("--seed", type=click.IntRange(0, 2**32 - 1), help="Override seed.")
     @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override any config key (repeatable).")
     @click.option("--max-steps", type=int, help="Stop after this many steps in total, as if interrupted (resume later).")

@@ -20,7 +20,7 @@ class VizwatchConfig(TrainerConfig):
     hidden_size: int = Field(128, ge=4, le=65_536)
     latent_size: int = Field(32, ge=2, le=65_536, description="size of the latent layer that vizwatch draws")
     dropout: float = Field(0.2, ge=0, lt=1)
-    focal_gamma: float = Field(2.0, ge=0, description="focal loss gamma (0: cross-entropy)")
+    focal_gamma: float = Field(2.0, ge=0, le=100, description="focal loss gamma (0: cross-entropy)")
     oversample_target: float = Field(0.0, ge=0, le=1, description="grow each minority class to this fraction of the largest (0: off)")
     val_fraction: float = Field(0.2, gt=0, lt=1)
     seed: int = 0
