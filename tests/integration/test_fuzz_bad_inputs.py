@@ -7,7 +7,8 @@ non-finite values. Each case asserts: exit code 1 or 2, no traceback, no "unexpe
 last-resort handler means a bug), and every file under a pre-existing checkpoint tree unchanged.
 The HTTP half posts malformed bodies, wrong types, huge values, foreign hosts and paths outside
 the checkpoint directory to every arc-serve endpoint: a 4xx JSON answer each time.
-The number of cases is printed (``-s``) and checked against a floor.
+The number of cases is printed in the session's closing lines (``fuzz: N CLI (0 failed), ...``)
+and checked against a floor.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from click.testing import CliRunner
 pytestmark = pytest.mark.filterwarnings("ignore")
 
 BAD_NUMBERS = ("-1", "100000000000000", "abc", "inf", "nan", "1e400")
-SUMMARY: dict[str, int] = {"cli": 0, "cli_failed": 0, "http": 0, "http_failed": 0}
+SUMMARY: dict[str, int] = {"cli": 0, "http": 0}
 
 
 def _tree_digest(root: Path) -> dict[str, str]:
@@ -171,7 +172,7 @@ def _program(name: str):
     return __import__(module, fromlist=["cli"]).cli
 
 
-def test_every_command_answers_bad_input_with_one_line(world, monkeypatch):
+def test_every_command_answers_bad_input_with_one_line(world, monkeypatch, fuzz_report):
     repo = Path(__file__).resolve().parents[2]
     monkeypatch.chdir(repo)  # configs/... paths
     cases = _cli_cases(world)
@@ -194,9 +195,8 @@ def test_every_command_answers_bad_input_with_one_line(world, monkeypatch):
         if problem:
             failures.append(f"{prog} {' '.join(args)}: {problem}: {text.strip().splitlines()[-1:] if text.strip() else ''}")
         SUMMARY["cli"] += 1
-    SUMMARY["cli_failed"] = len(failures)
     assert _tree_digest(world["tree"]) == world["digest"], "a file under the pre-existing checkpoint tree changed"
-    print(f"\nfuzz: {SUMMARY['cli']} CLI cases ({len(failures)} failed)")
+    fuzz_report("CLI", SUMMARY["cli"], len(failures))
     assert not failures, "\n".join(failures[:40])
 
 
@@ -243,7 +243,7 @@ def _http_cases(world):
     return cases
 
 
-def test_every_endpoint_answers_bad_input_with_a_json_4xx(world, tmp_path):
+def test_every_endpoint_answers_bad_input_with_a_json_4xx(world, tmp_path, fuzz_report):
     from arc_comm.server import create_app
 
     checkpoints = tmp_path / "checkpoints"
@@ -265,5 +265,5 @@ def test_every_endpoint_answers_bad_input_with_a_json_4xx(world, tmp_path):
                 client.post("/stop", json={})
     assert _tree_digest(world["tree"]) == world["digest"]
     assert sorted(p.name for p in checkpoints.iterdir()) == ["garbage.pth"]
-    print(f"\nfuzz: {SUMMARY['http']} HTTP cases ({len(failures)} failed)")
+    fuzz_report("HTTP", SUMMARY["http"], len(failures))
     assert not failures, "\n".join(failures[:40])
