@@ -75,3 +75,14 @@ def test_generate_data_never_overwrites(tmp_path):
     before = out.read_bytes()
     again = CliRunner().invoke(cli, ["generate-data", "--output", str(out), "--participants", "3", "--trials", "20"])
     assert again.exit_code == 2 and "already exists" in again.output and out.read_bytes() == before
+
+
+def test_a_header_only_or_binary_csv_is_one_line(tmp_path):
+    header = tmp_path / "header.csv"
+    header.write_text("participant,trial,stimulus,choice,correct,rt,difficulty,reward\n")
+    with pytest.raises(DataError, match="has a header but no trials"):
+        load_trials(header)
+    binary = tmp_path / "binary.csv"
+    binary.write_bytes(bytes(range(128, 256)) * 4)
+    with pytest.raises(DataError, match="not a UTF-8 CSV"):
+        load_trials(binary)

@@ -213,14 +213,23 @@ def test_dataclass_configs_get_the_same_number_checks():
         load_config(Plain, sets=["epochs=true"])
 
 
-def test_a_loss_that_becomes_nan_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path, run_core):
-    out = tmp_path / "run"
-    result = run_core("example-train", "--output", out, "--epochs", "3", "--learning-rate", "1e30", "--no-progress")
-    assert result.exit_code == 1, result.output
-    assert "became nan" in result.output or "became inf" in result.output
-    assert "Traceback" not in result.output
-    for checkpoint in list_committed(out / "checkpoints"):
-        assert verify_checkpoint(checkpoint.path).status == "ok"
+def test_a_loss_that_becomes_nan_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path):
+    from trainer_core import DivergedError, TorchState, TrainingRun
+    from trainer_core.example.layout import LAYOUT
+
+    model = torch.nn.Linear(2, 2)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    run = TrainingRun(ExampleConfig(**SMALL), layout=LAYOUT, state=TorchState(model, optimizer), run_dir=tmp_path / "run")
+    with pytest.raises(DivergedError) as caught, run:
+        run.log({"loss": 0.5}, step=1, epoch=1)
+        good = run.save(step=1, epoch=1)
+        run.log({"loss": float("nan")}, step=2, epoch=1)
+        run.save(step=2, epoch=1)  # never reached
+    message = str(caught.value)
+    assert "loss became nan at step 2" in message and good.path in message and "\n" not in message
+    assert [c.step for c in list_committed(tmp_path / "run" / "checkpoints")] == [1]
+    assert verify_checkpoint(good.path).status == "ok"
+    assert json.loads((tmp_path / "run" / "run.json").read_text())["status"] == "failed"
 
 
 # --- 12: file-system errors are one line with the errno --------------------------------------
@@ -253,3 +262,28 @@ def test_a_file_too_large_mid_training_is_one_line_and_keeps_what_was_committed(
     errors = [line for line in result.stderr.splitlines() if line.startswith("error")]
     assert len(errors) == 1 and "EFBIG" in errors[0] and "Traceback" not in result.stderr
     assert _tree_state(out / "checkpoints") == before
+
+
+# --- 14: garbage consistent with its manifest is one CheckpointError, never unpickled ----------
+@pytest.mark.parametrize("name, payload", [("state.pt", b""), ("state.pt", bytes(range(256)) * 3), ("weights.msgpack", b"\xc1" * 64)])
+def test_garbage_files_consistent_with_their_manifest_fail_to_load_in_one_line(tmp_path, name, payload):
+    from trainer_core.checkpoint import load_checkpoint
+    from trainer_core.checkpoint.atomic import sha256_file
+    from trainer_core.errors import CheckpointError
+
+    manager = CheckpointManager(tmp_path, package="p", layout="p.l")
+    info = manager.save({"a.json": {"x": 1}}, step=1)
+    (tmp_path / os.path.basename(info.path) / name).write_bytes(payload)
+    manifest_path = tmp_path / os.path.basename(info.path) / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest["files"][name] = {"size": len(payload), "sha256": sha256_file(tmp_path / os.path.basename(info.path) / name)}
+    manifest_path.write_text(json.dumps(manifest))
+    assert verify_checkpoint(info.path).status == "ok"  # the hashes agree: only reading tells
+    with pytest.raises(CheckpointError) as caught:
+        load_checkpoint(info.path, framework="numpy" if name.endswith("msgpack") else "pt")
+    assert "\n" not in str(caught.value) and name in str(caught.value)
+
+
+def test_a_missing_resume_path_says_it_does_not_exist(tmp_path, run_core):
+    result = run_core("example-train", "--resume", tmp_path / "nope", "--no-progress")
+    assert result.exit_code == 2 and "does not exist" in result.output and "never finished" not in result.output

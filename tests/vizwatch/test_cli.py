@@ -76,3 +76,9 @@ def test_runs_listing_and_core_listing(trained):
     listed = json.loads(run_core(["list-checkpoints", str(trained), "--json"]).stdout)
     kinds = {(r["layout"], r["status"]) for r in listed}
     assert ("vizwatch.run", "ok") in kinds and ("vizwatch.classifier", "ok") in kinds
+
+
+def test_resuming_a_finished_run_reports_its_metrics(trained):
+    result = _run("train", "--resume", trained / "run", "--no-progress", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["metrics"]["val_acc"] > 0

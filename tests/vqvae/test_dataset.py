@@ -87,6 +87,7 @@ def test_nan_features_are_named_and_counted_and_can_be_dropped(small, tmp_path):
         ({"features": None}, "has no /features dataset"),
         ({"features": lambda x: x[:, :, None]}, "must be 2-D"),
         ({"feature_names": lambda n: n[:-1]}, "names but /features has"),
+        ({"features": lambda x: np.full(x.shape, b"x")}, "must hold numbers"),
     ],
 )
 def test_broken_files_get_one_clear_error(small, tmp_path, change, needle):
@@ -110,3 +111,12 @@ def test_cli_generate_never_overwrites(tmp_path):
     again = runner.invoke(cli, ["generate-dataset", "--samples", "8", "--output", str(out), "--seed", "1"])
     assert again.exit_code == 2 and again.output.startswith("error: ") and "--force" in again.output
     assert out.read_bytes() == before
+
+
+def test_encode_never_writes_over_its_input(small, tmp_path):
+    from pathlib import Path
+
+    before = Path(small).read_bytes()
+    result = CliRunner().invoke(cli, ["encode-to-tokens", "--dataset", str(small), "--vqvae-model", str(small), "--output", str(small), "--force"])
+    assert result.exit_code == 2 and "is the --dataset file itself" in result.output
+    assert Path(small).read_bytes() == before

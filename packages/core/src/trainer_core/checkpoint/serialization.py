@@ -159,8 +159,22 @@ def _msgpack_writer(tree: Any) -> Writer:
 
 
 def load_file(path: str | os.PathLike, *, trust_pickle: bool = False, framework: str = "pt") -> Any:
-    """Load one checkpoint file safely, by suffix. ``framework`` picks safetensors' tensor type."""
+    """Load one checkpoint file safely, by suffix. ``framework`` picks safetensors' tensor type.
+    Bytes that do not decode (garbage that still matches its manifest) are one :class:`CheckpointError`."""
     path = os.fspath(path)
+    try:
+        return _load_by_suffix(path, trust_pickle, framework)
+    except (CheckpointError, OSError):
+        raise
+    except Exception as exc:  # noqa: BLE001 - every decoder raises its own types on garbage
+        first = (str(exc).splitlines() or [""])[0][:160]
+        raise CheckpointError(
+            f"{path} cannot be decoded as {_suffix(path) or 'its format'} ({type(exc).__name__}{': ' + first if first else ''}); "
+            "it is damaged or not what its name says: resume from another checkpoint"
+        ) from None
+
+
+def _load_by_suffix(path: str, trust_pickle: bool, framework: str) -> Any:
     suffix = _suffix(path)
     if suffix == ".json":
         with open(path, "rb") as f:
