@@ -182,3 +182,31 @@ def test_core_help_starts_fast_enough_to_be_metadata_only():
     """`core --help` must not import torch or jax (the plugins import them lazily)."""
     probe = "import sys; from trainer_core.cli import build_cli; build_cli(); print(sorted(m for m in ('torch','jax') if m in sys.modules))"
     assert subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout.strip() == "[]"
+
+
+def test_the_listing_fits_the_terminal_and_groups_runs(tmp_path, core_pm, monkeypatch):
+    from trainer_core.testing import run_core as invoke
+
+    long_metrics = {f"metric_with_a_long_name_{i}": 0.123456 * i for i in range(12)}
+    nested = {"synthetic": {"AP": 0.91, "AP50": 0.96, "AP75": 0.93, "seconds": 12.0}, "real": {"AP": 0.2, "AP50": 0.28}}
+    for run in ("a_run_directory_with_a_rather_long_name_number_one", "second_run"):
+        manager = CheckpointManager(tmp_path / run / "checkpoints", package="trainer-core", layout="core.example")
+        for step in (1, 2):
+            manager.save({"a.json": {}}, step=step, metrics={**long_metrics, "evaluation": nested})
+    monkeypatch.setenv("COLUMNS", "100")
+    table = invoke(["list-checkpoints", str(tmp_path)], core_pm).stdout
+    wide = invoke(["list-checkpoints", str(tmp_path), "--wide"], core_pm).stdout
+    lines = table.splitlines()
+    assert max(len(line) for line in lines) <= 100, max(lines, key=len)
+    assert "…" in table and table.count("checkpoint_step_0000000") == 4
+    assert sum(1 for line in lines if line == "") == 2  # a blank line before each run's header
+    assert max(len(line) for line in wide.splitlines()) > 100 and "…" not in wide
+
+
+def test_nested_stage_metrics_show_as_a_few_numbers():
+    from trainer_core.cli.listing import headline_text
+    from trainer_core.layouts import CheckpointInfo
+
+    info = CheckpointInfo(path="x", metrics={"evaluation": {"synthetic": {"AP": 0.9, "AP50": 0.96, "AP75": 0.93, "images": 300}}},
+                          headline=("evaluation",))  # fmt: skip
+    assert headline_text(info) == "evaluation.synthetic.AP=0.9 evaluation.synthetic.AP50=0.96 evaluation.synthetic.AP75=0.93"

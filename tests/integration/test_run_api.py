@@ -177,6 +177,12 @@ def test_one_listing_spans_every_package(runs):
     assert all(r["status"] == "ok" for r in rows if r["kind"] != "visualization"), [(r["path"], r["problems"]) for r in rows if r["status"] != "ok"]
     shown = {r["package"] for r in rows if r["headline"] and any(k in r["metrics"] for k in r["headline"])}
     assert shown >= set(TRAINERS), set(TRAINERS) - shown  # every package's headline metrics are in its checkpoints
+    by_layout: dict[str, list[dict]] = {}
+    for r in rows:
+        by_layout.setdefault(r["layout"], []).append(r)
+    for layout, found in by_layout.items():  # each headline metric a layout names is in a real checkpoint of it
+        named = set(found[0]["headline"])
+        assert any(named <= set(r["metrics"]) for r in found), (layout, named, [sorted(r["metrics"]) for r in found])
 
 
 def test_plugins_json_lists_layouts_schemas_and_models_for_every_package():

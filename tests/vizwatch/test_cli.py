@@ -75,7 +75,20 @@ def test_runs_listing_and_core_listing(trained):
     assert row["frames"] == 4 and row["last_epoch"] == 6 and row["status"] == "completed" and row["best_val_acc"] > 0.5
     listed = json.loads(run_core(["list-checkpoints", str(trained), "--json"]).stdout)
     kinds = {(r["layout"], r["status"]) for r in listed}
-    assert ("vizwatch.run", "ok") in kinds and ("vizwatch.classifier", "ok") in kinds
+    assert ("vizwatch.run", "unverified") in kinds and ("vizwatch.classifier", "ok") in kinds
+    verified = run_core(["verify", str(trained / "viz")])
+    assert verified.exit_code == 1 and "unverified" in verified.output  # verify never vouches for unhashed frames
+
+
+def test_create_animation_script_runs_without_the_venv_on_path(trained):
+    import os
+    import subprocess
+
+    (run,) = sorted((trained / "viz").glob("run_*"))
+    env = {**os.environ, "PATH": "/usr/bin:/bin"}
+    result = subprocess.run(["bash", str(run / "create_animation.sh"), "--output", "from_script.gif"], env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert (run / "from_script.gif").stat().st_size > 1000
 
 
 def test_resuming_a_finished_run_reports_its_metrics(trained):

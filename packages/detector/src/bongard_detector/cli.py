@@ -172,5 +172,10 @@ def generate_command(out, count, image_size, max_shapes, programs, seed, workers
         click.echo(f"wrote {summary['images']} images, {summary['annotations']} boxes to {out} ({summary['images_per_second']} images/s)")
 
 
+# the seed's train_system1_checkpointed.py --status / --reset STAGE / --professional --force-all ...
+cli.legacy_forms = {"--status": "status", "--reset": "reset"}
+cli.legacy_default = "train"
+
+
 def main() -> None:
     cli.main(prog_name="detector")

@@ -60,6 +60,9 @@ class VisualizationRunLayout(CheckpointLayout):
         if meta.get("status") == "running":
             info.status = "incomplete"
             info.problems.append("the run is still drawing, or stopped before it finished")
+        else:  # frames are pictures, not a checkpoint: nothing records their hashes, so nothing can vouch for them
+            info.status = "unverified"
+            info.problems.append("a visualization run has no manifest: its frames are not hashed, so `core verify` cannot check them")
         return info
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +25,18 @@ FRAME = re.compile(r"^epoch_(\d{3,})_acc(\d+\.\d+)\.png$")
 ANIMATION_SCRIPT = """#!/usr/bin/env bash
 # Make training_animation.gif from this run's frames (Python only, no ImageMagick needed).
 # Options: --format mp4, --fps N, --output FILE (see `vizwatch animate --help`).
-cd "$(dirname "$0")" && exec vizwatch animate . "$@"
+# The interpreter that wrote this run, by absolute path (no venv on PATH needed); else PATH's vizwatch.
+cd "$(dirname "$0")" || exit 1
+PYTHON={python}
+if [ -x "$PYTHON" ] && "$PYTHON" -c "import vizwatch" 2>/dev/null; then
+    exec "$PYTHON" -m vizwatch animate . "$@"
+fi
+exec vizwatch animate . "$@"
 """
+
+
+def animation_script() -> str:
+    return ANIMATION_SCRIPT.format(python=shlex.quote(sys.executable))
 
 
 def frame_name(epoch: int, val_acc: float | None) -> str:
@@ -36,7 +48,7 @@ def create_run(root: str | os.PathLike, metadata: dict[str, Any]) -> Path:
     metadata = {"run_directory": str(run), **metadata, "frames": []}
     atomic_write_json(run / METADATA, metadata)
     script = run / SCRIPT
-    atomic_write_bytes(script, ANIMATION_SCRIPT.encode())
+    atomic_write_bytes(script, animation_script().encode())
     script.chmod(0o755)
     write_progress(run, [])
     return run

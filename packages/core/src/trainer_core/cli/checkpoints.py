@@ -8,16 +8,12 @@ from typing import Any
 import click
 
 from trainer_core.cli.context import CoreContext
-from trainer_core.cli.support import echo_json, format_value, human_size, human_time, render_table
+from trainer_core.cli.listing import display_path, render_listing
+from trainer_core.cli.support import echo_json, format_value, human_size
 from trainer_core.errors import CheckpointError, UsageError
 from trainer_core.layouts import CheckpointInfo
 
 SORT_FIELDS = ("path", "package", "kind", "step", "epoch", "size", "modified", "status")
-
-
-def _display_path(path: str) -> str:
-    rel = os.path.relpath(path)
-    return path if rel.startswith("..") else rel
 
 
 def _sort_key(field: str):
@@ -36,34 +32,29 @@ def _sort_key(field: str):
     return metric_key
 
 
-def _position(c: CheckpointInfo) -> str:
-    if c.epoch is None and c.step is None:
-        return "-"
-    return f"{'-' if c.epoch is None else c.epoch}/{'-' if c.step is None else c.step}"
-
-
-def _headline(c: CheckpointInfo) -> str:
-    return " ".join(f"{k}={format_value(v)}" for k, v in c.headline_metrics().items()) or "-"
-
-
 @click.command("list-checkpoints")
 @click.argument("paths", nargs=-1, type=click.Path())
 @click.option("--package", "-p", help="Only checkpoints of this package (e.g. spinlock-vqvae).")
 @click.option(
-    "--sort", "sort_field", default="path", show_default=True, help=f"Sort by one of {', '.join(SORT_FIELDS)} or a metric name."
-)
-@click.option("--reverse", is_flag=True, help="Reverse the sort order.")
+    "--sort", "sort_field", default="path", show_default=True,
+    help=f"Order within each run: one of {', '.join(SORT_FIELDS)} or a metric name.",
+)  # fmt: skip
+@click.option("--reverse", is_flag=True, help="Reverse the order (e.g. --sort step --reverse: newest first).")
+@click.option("--wide", is_flag=True, help="Print every cell whole instead of fitting the terminal's width.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list instead of a table.")
 @click.pass_obj
 def list_checkpoints(
-    obj: CoreContext, paths: tuple[str, ...], package: str | None, sort_field: str, reverse: bool, as_json: bool
+    obj: CoreContext, paths: tuple[str, ...], package: str | None, sort_field: str, reverse: bool, wide: bool, as_json: bool
 ) -> None:
     """List checkpoints under PATHS (default: the current directory), across packages.
 
-    Reads manifests only: nothing is loaded or unpickled. Status is ok, incomplete (a save
-    that never finished) or corrupt (files missing or of the wrong size; run `core verify`
-    for a full hash check).
+    Reads manifests only: nothing is loaded or unpickled. Rows are grouped by run (the folder
+    holding them); the table fits the terminal (COLUMNS), cutting long metrics with an ellipsis.
+    Status is ok, incomplete (a save that never finished), corrupt (files missing or of the
+    wrong size; run `core verify` for a full hash check) or unverified (no manifest to check).
     """
+    import shutil
+
     from trainer_core.checkpoint.discovery import find_checkpoints
 
     found = find_checkpoints(paths or (".",), obj.registry.layouts, package, check_plugins=True)
@@ -75,11 +66,8 @@ def list_checkpoints(
     if not found:
         click.echo(f"no checkpoints found under {', '.join(paths or ('.',))}", err=True)
         return
-    rows = [
-        (c.package, c.kind, _display_path(c.path), _position(c), _headline(c), human_size(c.size), human_time(c.modified), c.status)
-        for c in found
-    ]
-    click.echo(render_table(("PACKAGE", "KIND", "PATH", "EPOCH/STEP", "METRICS", "SIZE", "MODIFIED", "STATUS"), rows))
+    width = None if wide else shutil.get_terminal_size((100, 24)).columns
+    click.echo(render_listing(found, _sort_key(sort_field), reverse, width))
     bad = sum(c.status != "ok" for c in found)
     click.echo(f"{len(found)} checkpoint(s)" + (f", {bad} not ok (see `core show PATH`)" if bad else ""), err=True)
 
@@ -130,7 +118,7 @@ def show(obj: CoreContext, path: str, as_json: bool) -> None:
             if k != "model":
                 click.echo(f"  {k}: {v}")
     if info.status != "ok":
-        raise CheckpointError(f"{_display_path(info.path)} is {info.status}: {'; '.join(info.problems) or 'not a complete checkpoint'}")
+        raise CheckpointError(f"{display_path(info.path)} is {info.status}: {'; '.join(info.problems) or 'not a complete checkpoint'}")
 
 @click.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
@@ -153,10 +141,10 @@ def verify(ctx: click.Context, paths: tuple[str, ...], as_json: bool) -> None:
     else:
         for r in results:
             if r.status == "ok":
-                click.echo(f"ok       {_display_path(r.path)}")
+                click.echo(f"ok       {display_path(r.path)}")
             else:
                 for problem in r.problems or ["not a complete checkpoint"]:
-                    click.echo(f"{r.status:<8} {_display_path(r.path)}: {problem}")
+                    click.echo(f"{r.status:<8} {display_path(r.path)}: {problem}")
     if not results:
         raise UsageError(f"no checkpoints found under {', '.join(paths)}")
     bad = [r for r in results if r.status != "ok"]
@@ -217,9 +205,9 @@ def prune(
         return
     verb = "would delete" if dry_run else "deleted"
     for info in doomed:
-        click.echo(f"{verb}  {_display_path(info.path)}  (step {info.step})")
+        click.echo(f"{verb}  {display_path(info.path)}  (step {info.step})")
     for info in corrupt:
-        click.echo(f"corrupt  {_display_path(info.path)}  (step {info.step}): not counted as kept, left in place (see `core verify`)", err=True)
+        click.echo(f"corrupt  {display_path(info.path)}  (step {info.step}): not counted as kept, left in place (see `core verify`)", err=True)
     click.echo(f"{verb} {len(doomed)}, kept {len(kept)}" + (f", {len(corrupt)} corrupt left in place" if corrupt else ""), err=True)
 
 

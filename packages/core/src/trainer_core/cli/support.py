@@ -31,11 +31,42 @@ class FiniteFloatRange(click.FloatRange):
         return number
 
 
+def seed_spellings(args: Sequence[str]) -> list[str]:
+    """The original projects' habits: ``--batch_size 8`` is ``--batch-size 8`` (and
+    ``--viz_every=5`` is ``--viz-every=5``). Only option names change, never values; ``--`` ends it."""
+    out: list[str] = []
+    for index, arg in enumerate(args):
+        if arg == "--":
+            return out + list(args[index:])
+        if arg.startswith("--") and "_" in arg.partition("=")[0]:
+            name, eq, value = arg.partition("=")
+            arg = name.replace("_", "-") + eq + value
+        out.append(arg)
+    return out
+
+
 class TrainerGroup(click.Group):
-    """A click group whose errors are one clear line and an exit code."""
+    """A click group whose errors are one clear line and an exit code.
+
+    It accepts the seeds' spellings: underscores in option names (:func:`seed_spellings`; ``--help``
+    shows the hyphen form only) and, through ``legacy_forms``, a script's flag that named a
+    command (``{"--status": "status"}``: ``detector --status``); ``legacy_default`` is the command
+    that options given without one belong to (the seed's one-script interface)."""
+
+    legacy_forms: dict[str, str] = {}
+    legacy_default: str | None = None
+
+    def _translate(self, args: Sequence[str]) -> list[str]:
+        args = seed_spellings(args)
+        if args and args[0] in self.legacy_forms:
+            return [self.legacy_forms[args[0]], *args[1:]]
+        if self.legacy_default and args and args[0].startswith("--") and args[0] not in ("--help", "-h", "--version"):
+            return [self.legacy_default, *args]
+        return args
 
     def main(self, args: Sequence[str] | None = None, prog_name: str | None = None, **extra: Any) -> Any:  # type: ignore[override]
         extra.pop("standalone_mode", None)
+        args = self._translate(sys.argv[1:] if args is None else args)
         try:
             code = super().main(args=args, prog_name=prog_name, standalone_mode=False, **extra)
         except click.UsageError as exc:
