@@ -219,3 +219,13 @@ def test_resume_with_another_config_is_refused_and_changes_nothing(run):
     result = CliRunner().invoke(cli, ["train", "--resume", str(run), "--epochs", "60"])
     assert result.exit_code == 2 and "another config" in result.output and "Traceback" not in result.output
     assert sorted(p.name for p in run.iterdir()) == before
+
+
+def test_fewer_clustering_algorithms_run_only_those(tmp_path):
+    """The seed's 'use fewer algorithms': analysis.algorithms picks them (raw k-means stays a baseline)."""
+    out = tmp_path / "few"
+    _train("--epochs", 20, "--log-every", 10, "--checkpoint-every", 20, "--output-dir", out, "--set", "analysis.algorithms=[kmeans, birch]")
+    loaded = ck.load(out / "checkpoint_epoch_000020")
+    assert set(loaded.clustering["algorithms"]) == {"kmeans", "birch"} and "raw_kmeans" in loaded.clustering["baselines"]
+    bad = CliRunner().invoke(cli, ["train", "--set", "analysis.algorithms=[telepathy]", *TINY])
+    assert bad.exit_code == 2 and "analysis.algorithms" in bad.output

@@ -40,7 +40,9 @@ class HeldOut:
         return self.trials.state[self.index.ravel()[self.pick]]
 
 
-def prepare_held_out(trials: Trials, sequences: np.ndarray, index: np.ndarray, cluster_trials: int, seed: int = 0) -> HeldOut:
+def prepare_held_out(
+    trials: Trials, sequences: np.ndarray, index: np.ndarray, cluster_trials: int, seed: int = 0, algorithms: tuple[str, ...] | list[str] = clustering.ALGORITHMS
+) -> HeldOut:
     from choice2vec.oracle import oracle_labels
 
     total = index.size
@@ -52,7 +54,7 @@ def prepare_held_out(trials: Trials, sequences: np.ndarray, index: np.ndarray, c
         labels = trials.state[rows]
         baselines["majority"] = float(max(labels.mean(), 1 - labels.mean()))
         raw = clustering.prepare(raw_features(trials)[rows], seed=seed)
-        raw_results = clustering.run_all(raw, labels, seed=seed)
+        raw_results = clustering.run_all(raw, labels, seed=seed, algorithms=list(dict.fromkeys(["kmeans", *algorithms])))  # raw k-means: a baseline
         raw_quality = clustering.representation_quality(raw, labels, seed=seed)
         baselines["raw_kmeans"] = raw_results["kmeans"].accuracy
         baselines["raw_best"] = clustering.best(raw_results).accuracy
@@ -69,6 +71,7 @@ def analyse(
     *,
     seed: int = 0,
     log: Callable[[str], None] | None = None,
+    algorithms: tuple[str, ...] | list[str] = clustering.ALGORITHMS,
 ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """(JSON-able analysis, arrays for clustering_results.npz) of one checkpoint's representations."""
     from sklearn.decomposition import PCA
@@ -100,7 +103,7 @@ def analyse(
         "clustering_input": "standardised representations, 16 leading principal components",
     }
     if labels is not None:
-        results = clustering.run_all(points, labels, seed=seed, log=log)
+        results = clustering.run_all(points, labels, seed=seed, log=log, algorithms=algorithms)
         best = clustering.best(results)
         analysis.update(
             algorithms={k: r.scores() for k, r in results.items()},

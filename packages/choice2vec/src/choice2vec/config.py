@@ -7,7 +7,9 @@ about the run is in the seed.
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from typing import Literal, get_args
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from trainer_core import TrainerConfig
 
@@ -62,7 +64,28 @@ class DataConfig(_Section):
     )
 
 
+Algorithm = Literal[
+    "kmeans", "minibatch_kmeans", "gaussian_mixture", "bayesian_gaussian_mixture", "agglomerative", "spectral", "birch", "hdbscan"
+]
+
+
+class AnalysisConfig(_Section):
+    algorithms: list[Algorithm] = Field(
+        default_factory=lambda: list(get_args(Algorithm)),
+        min_length=1,
+        description="clustering algorithms run at each checkpoint (default: all 8; the seed's 'use fewer algorithms' speeds it up)",
+    )
+
+    @field_validator("algorithms")
+    @classmethod
+    def _unique(cls, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value):
+            raise ValueError("each algorithm at most once")
+        return value
+
+
 class Choice2VecConfig(TrainerConfig):
     model: ModelConfig = ModelConfig()
     training: TrainingConfig = TrainingConfig()
     data: DataConfig = DataConfig()
+    analysis: AnalysisConfig = AnalysisConfig()

@@ -78,7 +78,7 @@ def prepare(config: Choice2VecConfig, *, with_analysis: bool = True) -> Prepared
     x_test, index = sequences(test_trials)
     if x_train.shape[1] < config.model.window:
         raise UsageError(f"participants have {x_train.shape[1]} trials but model.window is {config.model.window}; lower model.window")
-    held_out = prepare_held_out(test_trials, x_test, index, config.data.cluster_trials) if with_analysis else None
+    held_out = prepare_held_out(test_trials, x_test, index, config.data.cluster_trials, algorithms=config.analysis.algorithms) if with_analysis else None
     return Prepared(config, trials, x_train, held_out)
 
 
@@ -189,7 +189,7 @@ def _checkpoint(run, prep: Prepared, state, represent, history, row, epoch: int,
     params = jax.device_get(state["params"])
     reps = represent(params, prep.held_out.sequences)
     training_metrics = {k: v for k, v in row.items() if k != "epoch"}
-    analysis, arrays = analyse(reps, prep.held_out, epoch, training_metrics, log=echo)
+    analysis, arrays = analyse(reps, prep.held_out, epoch, training_metrics, log=echo, algorithms=config.analysis.algorithms)
     files: dict[str, Any] = {
         ck.META: {
             "epoch": epoch,
