@@ -52,11 +52,15 @@ def test_a_killed_training_resumes_from_its_newest_verified_checkpoint(tmp_path)
     assert [h["epoch"] for h in results["training"]["history"]] == list(range(newest + 1, 7))
 
 
-def test_another_config_sets_the_old_model_directory_aside(tmp_path):
+def test_more_epochs_train_longer_and_another_config_sets_the_old_model_directory_aside(tmp_path):
     root = tmp_path / "det"
     Pipeline(make_config("quick", **TINY, epochs=1), root, echo=lambda line: None, progress=False).run()
     lines = []
-    Pipeline(make_config("quick", **TINY, epochs=2), root, echo=lines.append, progress=False).run()
+    longer = Pipeline(make_config("quick", **TINY, epochs=2), root, echo=lines.append, progress=False).run()
+    assert any("resuming after epoch 1" in line for line in lines), lines
+    assert [h["epoch"] for h in longer["training"]["history"]] == [2] and not list((root / "models").glob("quick.replaced-*"))
+    lines = []
+    Pipeline(make_config("quick", **{**TINY, "learning_rate": 1e-3}, epochs=2), root, echo=lines.append, progress=False).run()
     aside = sorted((root / "models").glob("quick.replaced-*"))
     assert len(aside) == 1 and (aside[0] / "final" / "manifest.json").is_file()
     assert verify_checkpoint(aside[0] / "final").status == "ok"

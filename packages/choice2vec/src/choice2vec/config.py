@@ -7,7 +7,7 @@ about the run is in the seed.
 
 from __future__ import annotations
 
-from typing import Literal, get_args
+from typing import ClassVar, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -85,6 +85,7 @@ class AnalysisConfig(_Section):
 
 
 class Choice2VecConfig(TrainerConfig):
+    resume_free: ClassVar[tuple[str, ...]] = ("data.source", "analysis.algorithms")  # a path, and what is analysed, not trained
     model: ModelConfig = ModelConfig()
     training: TrainingConfig = TrainingConfig()
     data: DataConfig = DataConfig()

@@ -249,6 +249,30 @@ def _number_problem(config: Any, loc: tuple[str, ...] = ()) -> str | None:
     return None
 
 
+RESUME_FREE = ("epochs", "training.epochs")  # how long to train: a resume may extend (or shorten) it
+
+
+def resume_free_keys(config: Any) -> tuple[str, ...]:
+    """Keys a resume may change: the length of training and, per schema (``resume_free`` on the
+    class), paths that locate files but are no part of what was trained (output folders, inputs)."""
+    return (*RESUME_FREE, *getattr(type(config), "resume_free", ()))
+
+
+def _flatten(data: Any, prefix: str = "") -> dict[str, Any]:
+    if not isinstance(data, dict):
+        return {prefix: data}
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        out.update(_flatten(value, f"{prefix}.{key}" if prefix else str(key)))
+    return out
+
+
+def config_changes(old: dict[str, Any], new: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
+    """Dotted key -> (old value, new value) for every leaf that differs."""
+    a, b = _flatten(old), _flatten(new)
+    return {k: (a.get(k), b.get(k)) for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)}
+
+
 def config_json(config: Any) -> dict[str, Any]:
     """A config as plain JSON values: a pydantic model, a dataclass or a mapping."""
     import dataclasses

@@ -38,7 +38,7 @@ import numpy as np
 
 from trainer_core.checkpoint import CheckpointManager, find_resume_point, load_checkpoint
 from trainer_core.checkpoint.retention import RetentionPolicy
-from trainer_core.config import config_hash, config_json, write_resolved_config
+from trainer_core.config import config_changes, config_hash, config_json, resume_free_keys, write_resolved_config
 from trainer_core.errors import DivergedError, UsageError
 from trainer_core.layouts import CheckpointInfo, CheckpointLayout
 from trainer_core.metrics import MetricsLogger, build_sinks
@@ -163,6 +163,7 @@ class TrainingRun:
         self.status = "completed"
         self.position: dict[str, Any] = {}
         self.resumed: CheckpointInfo | None = None
+        self.resume_changes: dict[str, tuple[Any, Any]] = {}  # what a resume changed (e.g. epochs 10 -> 30)
         self.loaded_files: dict[str, Any] = {}
         self._started = self._finished = False
         if checkpoint is not None:
@@ -189,10 +190,7 @@ class TrainingRun:
         if loaded.info.layout != self.layout.name:
             raise UsageError(f"{checkpoint} is a {loaded.info.layout} checkpoint, not {self.layout.name}; give one of this trainer's checkpoints")
         if loaded.info.config_hash != self.config_hash:
-            raise UsageError(
-                f"{checkpoint} was trained with another config (hash {str(loaded.info.config_hash)[:12]} vs {str(self.config_hash)[:12]}); "
-                "resume with the same config, or start a new run"
-            )
+            self.resume_changes = self._allowed_changes(checkpoint, loaded.files, loaded.info.config_hash)
         if self.state is not None:
             self.position = self.state.restore(loaded.files)
         self.loaded_files = loaded.files
@@ -201,6 +199,29 @@ class TrainingRun:
         if isinstance(resumed_id, str) and resumed_id:  # a resume continues the same run (and its retention)
             self.info.run_id = self.manager.run_id = resumed_id
         self.manager.protect(checkpoint)
+
+    def _allowed_changes(self, checkpoint: Path, files: dict[str, Any], recorded_hash: Any) -> dict[str, tuple[Any, Any]]:
+        """A resume under another config: allowed when only the length of training or paths changed
+        (train longer); otherwise one line naming the keys that would change what was trained."""
+        recorded = files.get(CONFIG_FILE)
+        if recorded is None and len(files) == 1:
+            (single,) = files.values()
+            recorded = single.get("config") if isinstance(single, dict) else None
+        if not isinstance(recorded, dict) or self.config is None:
+            raise UsageError(
+                f"{checkpoint} was trained with another config (hash {str(recorded_hash)[:12]} vs {str(self.config_hash)[:12]}); "
+                "resume with the same config, or start a new run"
+            )
+        changes = config_changes(recorded, config_json(self.config))
+        free = resume_free_keys(self.config)
+        refused = {k: v for k, v in changes.items() if k not in free}
+        if refused:
+            shown = "; ".join(f"{k} {old!r} -> {new!r}" for k, (old, new) in list(refused.items())[:4])
+            raise UsageError(
+                f"{checkpoint} was trained with another config ({shown}); these change what was already trained. "
+                f"Resume with the same values (only {', '.join(free)} may change), or start a new run"
+            )
+        return changes
 
     def _framework(self) -> str:
         return getattr(self.state, "framework", "torch")

@@ -73,6 +73,9 @@ def epoch_permutation(num_items: int, epoch: int, seed: int) -> Any:
     return torch.randperm(num_items, generator=generator)
 
 
+SCHEDULE_LENGTH = frozenset({"T_max", "total_steps", "_schedule_phases"})  # what a longer run recomputes
+
+
 class TorchState:
     """The state adapter of torch trainers: model, optimizer, scheduler, RNGs and extra generators.
 
@@ -125,12 +128,28 @@ class TorchState:
         if self.optimizer is not None and optimizer is not None:
             self.optimizer.load_state_dict(optimizer)
         if self.scheduler is not None and scheduler is not None:
-            self.scheduler.load_state_dict(scheduler)
+            self._restore_scheduler(scheduler)
         restore_rng_state(state["rng"])
         for name, saved in (state["rng"].get("generators") or {}).items():
             if name in self.generators:
                 self.generators[name].set_state(saved)
         return dict(state.get("position") or {})
+
+    def _restore_scheduler(self, saved: dict[str, Any]) -> None:
+        """The schedule's progress comes from the checkpoint, its length from the run's config: a
+        resume with more epochs (train longer) recomputes the schedule over the new length
+        (cosine's T_max, one-cycle's total_steps and phases); an unchanged length changes nothing."""
+        fresh = {k: v for k, v in vars(self.scheduler).items() if k in SCHEDULE_LENGTH}
+        self.scheduler.load_state_dict(saved)
+        changed = [k for k, v in fresh.items() if vars(self.scheduler).get(k) != v]
+        for key, value in fresh.items():
+            setattr(self.scheduler, key, value)
+        closed_form = getattr(self.scheduler, "_get_closed_form_lr", None)
+        if changed and closed_form is not None and self.optimizer is not None:  # a recursive schedule (cosine): from its formula
+            lrs = closed_form()
+            for group, lr in zip(self.optimizer.param_groups, lrs, strict=True):
+                group["lr"] = lr
+            self.scheduler._last_lr = list(lrs)
 
     def parameter_count(self) -> int:
         return int(sum(p.numel() for p in self.model.parameters()))

@@ -121,6 +121,11 @@ class Pipeline:
     def training_hash(self) -> str:
         return _hash({"data": self.data_hash(), "train": asdict(self.config.train)})
 
+    def resumable_hash(self) -> str:
+        """What a model directory must share with this run to be resumed: the data and every
+        training setting but the number of epochs (a larger --epochs trains the same run longer)."""
+        return _hash({"data": self.data_hash(), "train": {k: v for k, v in asdict(self.config.train).items() if k != "epochs"}})
+
     def evaluation_hash(self) -> str:
         c = self.config
         return _hash({"training": self.training_hash(), "batch": c.eval_batch_size, "score": c.score_threshold, "rescore": c.rescore})
@@ -224,7 +229,7 @@ class Pipeline:
 
         marker = self.model_dir / ".stage-hash"
         if self.model_dir.exists() and any(self.model_dir.iterdir()):
-            same = marker.is_file() and marker.read_text().strip() == self.training_hash()
+            same = marker.is_file() and marker.read_text().strip() == self.resumable_hash()
             if same and not force:
                 self.say(f"   resuming the interrupted training in {self.model_dir}")
                 return
@@ -233,7 +238,7 @@ class Pipeline:
             why = force if isinstance(force, str) else "forced" if force else "another data set or training config"
             self.say(f"   {why}: the previous model directory is kept as {aside} (delete it when you no longer need it)")
         self.model_dir.mkdir(parents=True, exist_ok=True)
-        atomic_write_bytes(marker, (self.training_hash() + "\n").encode())
+        atomic_write_bytes(marker, (self.resumable_hash() + "\n").encode())
 
     def _model_loads(self, record: dict) -> str | None:
         from bongard_detector.training import load_trained

@@ -223,7 +223,9 @@ def train(config: TrainConfig, train_dir: str | Path, out_dir: str | Path, *, ec
     start_epoch, classifier = 1, None
     if run.resumed_from is not None:
         position = run.position
-        if swa is not None and "swa.pt" in run.loaded_files:
+        # the average so far belongs to this run's SWA window; a longer run (more --epochs) moves the
+        # window past the saved epoch, and its average starts afresh there
+        if swa is not None and "swa.pt" in run.loaded_files and position["epoch"] >= swa_start:
             swa.load_state_dict(run.loaded_files["swa.pt"])
         start_epoch, classifier = position["epoch"] + 1, position.get("classifier")
         echo(f"resuming after epoch {position['epoch']} from {run.resumed_from}")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field, field_validator
 
@@ -10,6 +10,7 @@ from trainer_core import TrainerConfig
 
 
 class VQVAEConfig(TrainerConfig):
+    resume_free: ClassVar[tuple[str, ...]] = ("input", "output_dir")  # where files are, not what was trained
     input: str = Field("datasets/test_4k.h5", description="HDF5 dataset (see the README for its layout)")
     output_dir: str = Field("checkpoints/vqvae/run", description="where best_model.pt and the rest go")
     # model

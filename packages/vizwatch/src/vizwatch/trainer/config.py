@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field, model_validator
 
@@ -10,6 +10,8 @@ from trainer_core import TrainerConfig
 
 
 class VizwatchConfig(TrainerConfig):
+    # pictures and where they go: no part of what is trained, so a resume may change them
+    resume_free: ClassVar[tuple[str, ...]] = ("visualize_training", "viz_every", "viz_method", "viz_root", "viz_worker", "viz_on")
     dataset: Literal["xray", "digits"] = Field("xray", description="xray: built-in imbalanced X-ray sources; digits: scikit-learn's digits")
     classes: int = Field(4, ge=2, le=10, description="number of classes (xray: 2-4, digits: 2-10)")
     samples: int = Field(12000, ge=100, le=10_000_000, description="generated sources (xray only)")
