@@ -170,9 +170,15 @@ def test_run_dir_has_metrics_and_manifests_have_config_hash_and_model(runs, pack
     assert_checkpoint_contract(checkpoint, layout=layout, tmp_path=tmp_path)
 
 
-def test_one_listing_spans_every_package(runs):
+def test_one_listing_spans_every_package(runs, monkeypatch):
     root = next(iter(runs.values()))[0].parent
     rows = json.loads(run_core(["list-checkpoints", str(root), "--json"]).stdout)
+    monkeypatch.setenv("COLUMNS", "100")
+    table = run_core(["list-checkpoints", str(root)]).stdout
+    assert max(len(line) for line in table.splitlines()) <= 100
+    for row in rows:  # each row's first headline metric is visible in the 100-column table
+        if row["headline"] and row["headline"][0] in row["metrics"] and not isinstance(row["metrics"][row["headline"][0]], dict):
+            assert f"{row['headline'][0]}=" in table, row["headline"]
     assert {r["package"] for r in rows} >= set(TRAINERS)
     assert all(r["status"] == "ok" for r in rows if r["kind"] != "visualization"), [(r["path"], r["problems"]) for r in rows if r["status"] != "ok"]
     shown = {r["package"] for r in rows if r["headline"] and any(k in r["metrics"] for k in r["headline"])}
