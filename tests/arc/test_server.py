@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import errno
+import socket
+import threading
 import time
 
 import pytest
@@ -25,7 +28,7 @@ def client(tmp_path):
             time.sleep(0.05)
 
 
-def _wait(client, predicate, timeout=60):
+def _wait(client, predicate, timeout=90):
     deadline = time.time() + timeout
     while time.time() < deadline:
         status = client.get("/status").get_json()
@@ -116,3 +119,164 @@ def test_pretraining_refuses_saves_and_writes_the_encoder(client):
     assert saved["pretrain_task"] == "binary" and saved["epoch"] == 2
     assert not (client.checkpoints / "during_pretraining.pth").exists()
     assert client.get("/list_checkpoints").get_json() == {"checkpoints": []}  # system checkpoints only, as the seed lists
+
+
+# --- tried as an attacker would: nothing lost, nothing outside its directory, JSON errors only ----
+
+
+def _saved(status, name):
+    return next((s for s in status["saves"] if s["name"] == name), None)
+
+
+# --- 1: a second save with one name gets 409 and training goes on -------------------------------
+def test_a_second_save_with_the_same_name_is_409_and_training_goes_on(client):
+    assert client.post("/start_train", json=TINY).status_code == 200
+    _wait(client, lambda s: s["batch"] >= 2)
+    first = client.post("/save_checkpoint", json={"name": "twice"})
+    second = client.post("/save_checkpoint", json={"name": "twice"})
+    assert first.status_code == 200
+    assert second.status_code == 409 and "already" in second.get_json()["error"]
+    status = _wait(client, lambda s: (_saved(s, "twice") or {}).get("state") == "written")
+    batch = status["batch"]
+    status = _wait(client, lambda s: s["batch"] > batch + 3 or s["epoch"] > status["epoch"])
+    assert status["mode"] == "training" and not status["error"]
+    assert torch.load(client.checkpoints / "twice.pth", weights_only=True)["batch"] >= 2
+
+
+def test_a_save_requested_at_the_end_of_the_run_is_written(tmp_path):
+    """The request lands after the last batch (during the last validation): it is still written."""
+    from arc_comm.config import ArcConfig
+    from arc_comm.session import TrainingSession
+
+    session = TrainingSession(ArcConfig(**{**TINY, "epochs": 1, "batches_per_epoch": 3}), tmp_path / "checkpoints")
+    original = session.evaluate
+
+    def evaluate_then_request():
+        session.request_save("during_last_validation")
+        return original()
+
+    session.evaluate = evaluate_then_request
+    try:
+        session.run()
+    finally:
+        session.close()
+    assert (tmp_path / "checkpoints" / "during_last_validation.pth").is_file()
+    assert session.save_log[-1] == {"name": "during_last_validation", "state": "written", "error": None}
+
+
+# --- 7: cross-site requests and DNS rebinding --------------------------------------------------
+def test_foreign_host_and_origin_and_form_posts_are_refused(client):
+    form = client.post("/start_train", data={"epochs": "1"})  # what an HTML form on any site can send
+    assert form.status_code == 415 and "application/json" in form.get_json()["error"]
+    rebound = client.post("/start_train", json=TINY, headers={"Host": "evil.example:5002"})
+    assert rebound.status_code == 403 and "host" in rebound.get_json()["error"]
+    assert client.get("/status", headers={"Host": "evil.example"}).status_code == 403
+    cross = client.post("/stop", json={}, headers={"Origin": "http://evil.example"})
+    assert cross.status_code == 403 and "cross-origin" in cross.get_json()["error"]
+    same = client.post("/stop", json={}, headers={"Origin": "http://localhost:5002"})
+    assert same.status_code == 400  # allowed through: nothing is training
+    assert client.get("/status").get_json()["mode"] == "idle"
+    assert not client.checkpoints.exists() or not any(client.checkpoints.glob("*.pth"))
+
+
+def test_an_allowed_host_is_served(tmp_path):
+    app = create_app(tmp_path / "c", allowed_hosts=["trainer.lab"])
+    with app.test_client() as c:
+        assert c.get("/status", headers={"Host": "trainer.lab:5002"}).status_code == 200
+
+
+# --- 8: paths named by a client stay inside the checkpoint directory ---------------------------
+def test_client_named_paths_stay_inside_the_checkpoint_directory(client, tmp_path):
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    (outside / ".tmp-victim").write_text("someone's save in progress")
+    for value in (str(outside / "x.pth"), "../elsewhere/x.pth", "/etc/hostname"):
+        r = client.post("/start_train", json={**TINY, "pretrained_encoder": value})
+        assert r.status_code == 400 and "pretrained_encoder" in r.get_json()["error"], value
+    assert (outside / ".tmp-victim").read_text() == "someone's save in progress"  # no recovery ran there
+    missing = client.post("/start_train", json={**TINY, "pretrained_encoder": "nope.pth"})
+    assert missing.status_code == 400 and "no file 'nope.pth'" in missing.get_json()["error"]
+    assert client.post("/start_train", json=TINY).status_code == 200
+    _wait(client, lambda s: s["batch"] >= 1)
+    r = client.post("/save_checkpoint", json={"name": "ok\n"})
+    assert r.status_code == 400 and "name" in r.get_json()["error"]
+
+
+# --- 9: bad values are JSON 400s naming the field ------------------------------------------------
+@pytest.mark.parametrize(
+    "change, field",
+    [
+        ({"hidden_dim": 100_000_000}, "hidden_dim"),
+        ({"batch_size": 10**9}, "batch_size"),
+        ({"dataset_version": "arc-agi-7"}, "dataset_version"),
+        ({"max_grids": 2}, "max_grids"),
+        ({"task_type": "puzzle_classification", "max_grids": 10}, "max_grids"),
+        ({"learning_rate": "inf"}, "learning_rate"),
+    ],
+)
+def test_bad_values_are_json_400_naming_the_field(client, change, field):
+    r = client.post("/start_train", json={**TINY, **change})
+    assert r.status_code == 400 and r.is_json and field in r.get_json()["error"], r.data
+
+
+def test_a_chunked_body_over_the_limit_is_413(tmp_path):
+    """Through a real socket: werkzeug's test client cannot send chunked bodies."""
+    from werkzeug.serving import make_server
+
+    server = make_server("127.0.0.1", 0, create_app(tmp_path / "c"), threaded=True)
+    port = server.server_port
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        chunk = b"x" * 8192
+        body = b"".join(b"%x\r\n%s\r\n" % (len(chunk), chunk) for _ in range(10)) + b"0\r\n\r\n"
+        head = (f"POST /start_train HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
+                "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n").encode()  # fmt: skip
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+            sock.sendall(head + body)
+            reply = sock.recv(4096).decode(errors="replace")
+        assert reply.split()[1] == "413", reply
+    finally:
+        server.shutdown()
+
+
+# --- 10: a full disk during a save --------------------------------------------------------------
+def test_a_failed_save_is_reported_and_training_goes_on(client, monkeypatch):
+    import trainer_core.checkpoint.manager as manager_module
+
+    real = manager_module.commit_file
+
+    def disk_full(target, payload, fields):
+        if "full_disk" in str(target):
+            raise OSError(errno.ENOSPC, "No space left on device", str(target))
+        return real(target, payload, fields)
+
+    monkeypatch.setattr(manager_module, "commit_file", disk_full)
+    assert client.post("/start_train", json=TINY).status_code == 200
+    _wait(client, lambda s: s["batch"] >= 2)
+    assert client.post("/save_checkpoint", json={"name": "before"}).status_code == 200
+    _wait(client, lambda s: (_saved(s, "before") or {}).get("state") == "written")
+    assert client.post("/save_checkpoint", json={"name": "full_disk"}).status_code == 200
+    status = _wait(client, lambda s: (_saved(s, "full_disk") or {}).get("state") == "failed")
+    assert "ENOSPC" in _saved(status, "full_disk")["error"]
+    assert client.post("/save_checkpoint", json={"name": "after"}).status_code == 200
+    status = _wait(client, lambda s: (_saved(s, "after") or {}).get("state") == "written")
+    assert status["mode"] == "training" and not status["error"]
+    assert torch.load(client.checkpoints / "before.pth", weights_only=True)["batch"] >= 2
+    assert not (client.checkpoints / "full_disk.pth").exists()
+
+
+# --- 11: a stopped pretraining keeps the complete encoder -------------------------------------
+def test_a_stopped_pretraining_never_replaces_a_complete_encoder(client):
+    quick = {**TINY, "pretrain_task": "binary", "pretrain_epochs": 1, "batches_per_epoch": 5}
+    assert client.post("/start_pretrain", json=quick).status_code == 200
+    _wait(client, lambda s: s["mode"] == "finished")
+    complete = client.checkpoints / "pretrained_encoder_binary.pth"
+    before = complete.read_bytes()
+    assert client.post("/start_pretrain", json={**quick, "pretrain_epochs": 50, "batches_per_epoch": 200}).status_code == 200
+    _wait(client, lambda s: s["mode"] == "pretraining" and s["batch"] >= 2)
+    client.post("/stop", json={})
+    _wait(client, lambda s: s["mode"] in ("stopped", "finished"))
+    assert complete.read_bytes() == before
+    stopped = torch.load(client.checkpoints / "pretrained_encoder_binary_stopped.pth", weights_only=True)
+    assert stopped["complete"] is False
