@@ -54,6 +54,7 @@ def list_checkpoints(
     wrong size; run `core verify` for a full hash check) or unverified (no manifest to check).
     """
     import shutil
+    import sys
 
     from trainer_core.checkpoint.discovery import find_checkpoints
 
@@ -66,7 +67,8 @@ def list_checkpoints(
     if not found:
         click.echo(f"no checkpoints found under {', '.join(paths or ('.',))}", err=True)
         return
-    width = None if wide else shutil.get_terminal_size((100, 24)).columns
+    fitted = not wide and (sys.stdout.isatty() or "COLUMNS" in os.environ)  # piped to a file or grep: every cell whole
+    width = shutil.get_terminal_size((100, 24)).columns if fitted else None
     click.echo(render_listing(found, _sort_key(sort_field), reverse, width))
     bad = sum(c.status != "ok" for c in found)
     click.echo(f"{len(found)} checkpoint(s)" + (f", {bad} not ok (see `core show PATH`)" if bad else ""), err=True)

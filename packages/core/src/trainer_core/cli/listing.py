@@ -77,10 +77,17 @@ def render_listing(found: Iterable[CheckpointInfo], sort_key: Callable[[Checkpoi
     out = [line({n: n for n in names})]
     for folder, rows in cells.items():
         packages = sorted({c.package for c in groups[folder] if c.package})
-        header = f"{display_path(folder)}  [{', '.join(packages)}]" if packages else display_path(folder)
-        out += ["", cut(header, width) if width is not None else header]
+        out += ["", _header(display_path(folder), f"  [{', '.join(packages)}]" if packages else "", width)]
         out += [line(r) for r in rows]
     return "\n".join(out)
+
+
+def _header(folder: str, packages: str, width: int | None) -> str:
+    """The run's folder and packages; a folder too long for the width loses its beginning."""
+    room = None if width is None else width - len(packages)
+    if room is not None and len(folder) > room:
+        folder = ELLIPSIS + folder[len(folder) - max(room - 1, 8) :]
+    return folder + packages
 
 
 def _fit(rows: list[dict[str, str]], width: int) -> tuple[list[str], int]:
