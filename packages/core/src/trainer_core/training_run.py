@@ -39,6 +39,7 @@ import numpy as np
 from trainer_core.checkpoint import CheckpointManager, find_resume_point, load_checkpoint
 from trainer_core.checkpoint.retention import RetentionPolicy
 from trainer_core.config import config_changes, config_hash, config_json, resume_free_keys, write_resolved_config
+from trainer_core.distributed import current_world, rank_file
 from trainer_core.errors import DivergedError, UsageError
 from trainer_core.layouts import CheckpointInfo, CheckpointLayout
 from trainer_core.metrics import MetricsLogger, build_sinks
@@ -60,6 +61,36 @@ class StateAdapter(Protocol):
     def restore(self, files: dict[str, Any]) -> dict[str, Any]: ...
 
     def parameter_count(self) -> int: ...
+
+
+class _SilentHook:
+    def __call__(self, **kwargs: Any) -> list[Any]:
+        return []
+
+    def get_hookimpls(self) -> list[Any]:
+        return []
+
+
+class _SilentHooks:
+    """The hooks of ranks other than 0: the run record, sinks and pictures belong to rank 0."""
+
+    def __getattr__(self, name: str) -> _SilentHook:
+        return _SilentHook()
+
+
+class _RankLogger:
+    """The metrics logger of ranks other than 0: records are returned, nothing is written."""
+
+    history: list[dict[str, Any]] = []
+
+    def log(self, values: Mapping[str, Any], *, step: int, epoch: int | None = None, split: str = "train") -> dict[str, Any]:
+        return {"step": int(step), "epoch": epoch, "split": split, **{k: v.item() if hasattr(v, "item") else v for k, v in values.items()}}
+
+    def resume(self, step: int) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
 
 
 def _refuse_other_runs(folder: Path, layout: str, run_dir: Path) -> None:
@@ -116,6 +147,8 @@ class TrainingRun:
 
         self.pm = pm if pm is not None else get_plugin_manager(warn=False)
         self.registry = collect_registry(self.pm)
+        self.world = current_world()  # under torchrun: this rank; rank 0 alone fires hooks, logs and locks
+        self.hooks = self.pm.hook if self.world.main else _SilentHooks()
         self.layout, self.state, self.config = layout, state, config
         checkpoint = None
         if resume is not None:
@@ -124,12 +157,12 @@ class TrainingRun:
             raise UsageError("give an output directory (--output) or a run to resume (--resume)")
         self.run_dir = Path(run_dir).absolute()
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        self._lock = RunDirLock.acquire(self.run_dir)
+        self._lock = RunDirLock.acquire(self.run_dir) if self.world.main else None
         try:
             self._open(config, layout, checkpoint, retention, async_save, sink_options, disabled_sinks, seed, trust_pickle,
                        write_config, checkpoint_dir)  # fmt: skip
         except BaseException:
-            self._lock.release()
+            self._release()
             raise
 
     def _open(self, config, layout, checkpoint, retention, async_save, sink_options, disabled_sinks, seed, trust_pickle,
@@ -155,9 +188,10 @@ class TrainingRun:
             checkpoint_dir,
             retention=retention,
             async_save=async_save,
-            hooks=self.pm.hook,
+            hooks=self.hooks,
             run=self.info,
             run_id=self.info.run_id,
+            world=self.world,
             **layout.manager_options(),
         )
         self.status = "completed"
@@ -168,12 +202,15 @@ class TrainingRun:
         self._started = self._finished = False
         if checkpoint is not None:
             self._load(checkpoint, trust_pickle)
-        if write_config and config is not None:
+        if write_config and config is not None and self.world.main:
             write_resolved_config(config, self.run_dir)
-        self.logger = MetricsLogger(self.run_dir, build_sinks(self.registry.sinks, self.run_dir, sink_options, disabled_sinks))
+        if self.world.main:
+            self.logger = MetricsLogger(self.run_dir, build_sinks(self.registry.sinks, self.run_dir, sink_options, disabled_sinks))
+        else:
+            self.logger = _RankLogger()
         if self.resumed is not None:
             self.logger.resume(int(self.resumed.step or 0))
-            self.pm.hook.on_resume(run=self.info, checkpoint=self.resumed)
+            self.hooks.on_resume(run=self.info, checkpoint=self.resumed)
 
     # --- resume ---------------------------------------------------------------------------
     def restore(self, checkpoint: str | Path, *, trust_pickle: bool = False) -> dict[str, Any]:
@@ -182,7 +219,7 @@ class TrainingRun:
         self._load(Path(checkpoint).absolute(), trust_pickle)
         self.info.resumed_from = str(Path(checkpoint).absolute())
         self.logger.resume(int(self.resumed.step or 0))
-        self.pm.hook.on_resume(run=self.info, checkpoint=self.resumed)
+        self.hooks.on_resume(run=self.info, checkpoint=self.resumed)
         return self.position
 
     def _load(self, checkpoint: Path, trust_pickle: bool) -> None:
@@ -193,6 +230,10 @@ class TrainingRun:
             self.resume_changes = self._allowed_changes(checkpoint, loaded.files, loaded.info.config_hash)
         if self.state is not None:
             self.position = self.state.restore(loaded.files)
+            if self.world.rank and hasattr(self.state, "restore_rank"):  # this rank's own RNGs, if it had a part
+                if not self.state.restore_rank(loaded.files, self.world.rank):
+                    print(f"rank {self.world.rank}: {checkpoint} was written by fewer ranks; this rank continues with rank 0's random state",
+                          file=sys.stderr)  # fmt: skip
         self.loaded_files = loaded.files
         self.resumed = loaded.info
         resumed_id = loaded.info.extra.get("run_id")
@@ -235,7 +276,7 @@ class TrainingRun:
         """Fire ``on_train_start`` (once). ``with run:`` calls it; a long-lived session may too."""
         if not self._started:
             self._started = True
-            self.pm.hook.on_train_start(run=self.info)
+            self.hooks.on_train_start(run=self.info)
 
     def finish(self, error: BaseException | None = None) -> None:
         """End the run (once): ``on_train_error`` for ``error``, wait for the writer, close the
@@ -245,15 +286,19 @@ class TrainingRun:
         self._finished = True
         if error is not None:
             self.status = "interrupted" if isinstance(error, KeyboardInterrupt) else "failed"
-            self.pm.hook.on_train_error(run=self.info, error=error)
+            self.hooks.on_train_error(run=self.info, error=error)
         try:
             self.manager.close()
         finally:
             try:
                 self.logger.close()
-                self.pm.hook.on_train_end(run=self.info, status=self.status)
+                self.hooks.on_train_end(run=self.info, status=self.status)
             finally:
-                self._lock.release()
+                self._release()
+
+    def _release(self) -> None:
+        if self._lock is not None:
+            self._lock.release()
 
     def __enter__(self) -> TrainingRun:
         self.start()
@@ -304,7 +349,9 @@ class TrainingRun:
         position = dict(position) if position is not None else {"step": int(step), "epoch": epoch}
         resolved = config_json(self.config) if self.config is not None else None
         state_files: dict[str, Any] = {}
-        if layout.single_file:
+        if self.world.multi and not self.world.main:  # a rank's own part: its RNGs and position
+            state_files = {rank_file(self.world.rank): self.state.rank_state(position)} if self.state is not None else {}
+        elif layout.single_file:
             single = {**({"config": resolved} if resolved is not None else {}), **(payload or {})}
             if self.state is not None:
                 state_files = self.state.files(position, single_file=name, payload=single)
@@ -320,8 +367,8 @@ class TrainingRun:
         if self.state is not None:
             recorded.setdefault("model", {"name": layout.model or layout.name, "parameters": self.state.parameter_count()})
         result = self.manager.save(state_files, step=step, epoch=epoch, metrics=metrics, config_hash=self.config_hash, name=name, extra=recorded)
-        if visualization is not None and self.pm.hook.visualize_checkpoint.get_hookimpls():
-            notify = lambda info: self.pm.hook.visualize_checkpoint(event=visualization, checkpoint=info)  # noqa: E731
+        if visualization is not None and self.hooks.visualize_checkpoint.get_hookimpls():
+            notify = lambda info: self.hooks.visualize_checkpoint(event=visualization, checkpoint=info)  # noqa: E731
             if isinstance(result, Future):
                 result.add_done_callback(lambda f: f.exception() is None and notify(f.result()))
             else:
@@ -339,9 +386,12 @@ class TrainingRun:
         metrics: Mapping[str, Any] | None = None,
         layout: CheckpointLayout | None = None,
         model: Any = None,
-    ) -> CheckpointInfo:
+    ) -> CheckpointInfo | None:
         """Commit ``files`` as one checkpoint outside the run's series (a final model, an exported
-        encoder) with this run's config hash and hooks, and ``model``'s name and size recorded."""
+        encoder) with this run's config hash and hooks, and ``model``'s name and size recorded.
+        Under torchrun rank 0 alone writes it (the state is replicated); other ranks get None."""
+        if not self.world.main:
+            return None
         layout = layout or self.layout
         extra = {"model": {"name": layout.model or layout.name, "parameters": parameter_count(model)}} if model is not None else None
         return commit_checkpoint(layout, directory, files, step=step, epoch=epoch, metrics=metrics, name=name,
@@ -361,11 +411,11 @@ class TrainingRun:
     @property
     def wants_visuals(self) -> bool:
         """True when a plugin draws epoch-end or checkpoint pictures (build the event only then)."""
-        hook = self.pm.hook
+        hook = self.hooks
         return bool(hook.visualize_epoch_end.get_hookimpls() or hook.visualize_checkpoint.get_hookimpls())
 
     def visualize_epoch_end(self, event: VisualizationEvent) -> None:
-        self.pm.hook.visualize_epoch_end(event=event)
+        self.hooks.visualize_epoch_end(event=event)
 
 
 def commit_checkpoint(

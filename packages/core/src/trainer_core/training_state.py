@@ -115,6 +115,24 @@ class TorchState:
         state = {"optimizer": optimizer, "scheduler": scheduler, **self._trainer_state(position)}
         return {MODEL_FILE: self.model.state_dict(), STATE_FILE: state}
 
+    def rank_state(self, position: dict[str, Any]) -> dict[str, Any]:
+        """This rank's own part of a multi-rank checkpoint: its RNG states and position."""
+        return self._trainer_state(position)
+
+    def restore_rank(self, files: dict[str, Any], rank: int) -> bool:
+        """This rank's RNGs from its part of a multi-rank checkpoint; False when it has none (the
+        checkpoint was written by fewer ranks)."""
+        from trainer_core.distributed import rank_file
+
+        part = files.get(rank_file(rank))
+        if part is None:
+            return False
+        restore_rng_state(part["rng"])
+        for name, saved in (part["rng"].get("generators") or {}).items():
+            if name in self.generators:
+                self.generators[name].set_state(saved)
+        return True
+
     def restore(self, files: dict[str, Any]) -> dict[str, Any]:
         """Load everything back from a loaded checkpoint's files; returns the saved position."""
         if MODEL_FILE in files:

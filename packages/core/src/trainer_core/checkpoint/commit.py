@@ -46,25 +46,76 @@ def commit_directory(target: Path, payloads: Mapping[str, Any], fields: dict[str
     tmp.mkdir()
     try:
         files = _write_files(tmp, payloads)
-        write_durable(tmp / mf.MANIFEST_NAME, dumps_json(mf.build_manifest(files=files, **fields)))
-        fsync_dir(tmp)
-        if target.exists():
-            if exchange(tmp, target):  # one atomic step: no instant without a complete target
-                fsync_dir(target.parent)
-                shutil.rmtree(tmp, ignore_errors=True)
-            else:
-                old = target.with_name(f"{OLD_PREFIX}{tmp.name[len(TMP_PREFIX) :]}")
-                os.rename(target, old)
-                os.rename(tmp, target)
-                fsync_dir(target.parent)
-                shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.rename(tmp, target)
-        fsync_dir(target.parent)
+        _finish_directory(tmp, target, files, fields)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return target
+
+
+def commit_directory_ranked(target: Path, payloads: Mapping[str, Any], fields: dict[str, Any], world: Any, key: str) -> Path:
+    """The commit of a multi-rank checkpoint: every rank writes its own files into one temporary
+    directory (rank 0 names it, through the store); each reports its files' hashes (or its error);
+    rank 0 waits for every report (with the world's timeout), writes the manifest last, with the
+    world size and each rank's files, and renames; the outcome reaches every rank, so a failed save
+    raises everywhere and no manifest ever exists without every rank's files."""
+    import json
+
+    target = Path(target)
+    if world.main:
+        tmp = temp_sibling(target)
+        tmp.mkdir()
+        world.publish(f"{key}/tmp", tmp.name)
+    else:
+        tmp = target.parent / world.receive(f"{key}/tmp", f"the name of checkpoint {target.name}'s temporary folder")
+    try:
+        report: dict[str, Any] = {"files": _write_files(tmp, payloads)}
+    except Exception as exc:  # noqa: BLE001 - every failure is reported to rank 0, then raised here
+        report = {"error": f"rank {world.rank}: {type(exc).__name__}: {exc}"}
+    world.publish(f"{key}/part/{world.rank}", json.dumps(report))
+    if not world.main:
+        outcome = world.receive(f"{key}/outcome", f"rank 0's commit of {target.name}")
+        if outcome != "ok":
+            raise CheckpointError(f"checkpoint {target.name} was not committed: {outcome}")
+        if "error" in report:
+            raise CheckpointError(report["error"])
+        return target
+    try:
+        files: dict[str, Any] = {}
+        per_rank: dict[str, list[str]] = {}
+        for rank in range(world.size):
+            part = json.loads(world.receive(f"{key}/part/{rank}", f"rank {rank}'s part of checkpoint {target.name}"))
+            if "error" in part:
+                raise CheckpointError(part["error"])
+            files.update(part["files"])
+            per_rank[str(rank)] = sorted(part["files"])
+        fields = {**fields, "extra": {**fields.get("extra", {}), "world_size": world.size, "rank_files": per_rank}}
+        _finish_directory(tmp, target, files, fields)
+    except BaseException as exc:
+        world.publish(f"{key}/outcome", f"{type(exc).__name__}: {exc}")
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    world.publish(f"{key}/outcome", "ok")
+    return target
+
+
+def _finish_directory(tmp: Path, target: Path, files: dict[str, Any], fields: dict[str, Any]) -> None:
+    """Write the manifest last into ``tmp`` and put it in ``target``'s place atomically."""
+    write_durable(tmp / mf.MANIFEST_NAME, dumps_json(mf.build_manifest(files=files, **fields)))
+    fsync_dir(tmp)
+    if target.exists():
+        if exchange(tmp, target):  # one atomic step: no instant without a complete target
+            fsync_dir(target.parent)
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            old = target.with_name(f"{OLD_PREFIX}{tmp.name[len(TMP_PREFIX) :]}")
+            os.rename(target, old)
+            os.rename(tmp, target)
+            fsync_dir(target.parent)
+            shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.rename(tmp, target)
+    fsync_dir(target.parent)
 
 
 def commit_file(target: Path, payload: Any, fields: dict[str, Any]) -> Path:

@@ -9,12 +9,13 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
-from trainer_core.checkpoint.commit import commit_directory, commit_file, delete_checkpoint
+from trainer_core.checkpoint.commit import commit_directory, commit_directory_ranked, commit_file, delete_checkpoint
 from trainer_core.checkpoint.loading import describe_checkpoint, list_committed, verify_checkpoint
 from trainer_core.checkpoint.recovery import recover
 from trainer_core.checkpoint.retention import RetentionPolicy, plan_deletion
 from trainer_core.checkpoint.serialization import snapshot
 from trainer_core.checkpoint.writer import AsyncWriter
+from trainer_core.distributed import SINGLE
 from trainer_core.errors import UsageError
 from trainer_core.layouts import CheckpointInfo
 
@@ -42,6 +43,7 @@ class CheckpointManager:
         hooks: Any = None,
         run: Any = None,
         run_id: str | None = None,
+        world: Any = None,
     ) -> None:
         self.directory = Path(directory).absolute()
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -53,7 +55,9 @@ class CheckpointManager:
         self.run = run
         self.run_id = run_id  # recorded in each manifest; retention ranks only this run's checkpoints
         self._sound: dict[tuple, bool] = {}  # verified checkpoints, keyed by the stat of their files
-        self.recovered = recover(self.directory)
+        self.world = world if world is not None else SINGLE  # under torchrun: every rank saves its part
+        self._saves = 0  # every rank counts its saves alike: the count names each save's keys in the store
+        self.recovered = recover(self.directory) if self.world.main else []
         self._writer = AsyncWriter() if async_save else None
         self._staging: dict = {}  # host buffers reused by successive async snapshots
 
@@ -82,7 +86,11 @@ class CheckpointManager:
         extra = dict(extra or {})
         if self.run_id is not None:
             extra.setdefault("run_id", self.run_id)
-        if self.hooks is not None:
+        self._saves += 1
+        key = f"trainer_core/save/{self._saves}/{name}"
+        if self.world.multi and self.single_file:
+            raise UsageError(f"{self.layout}: a single-file checkpoint cannot hold several ranks' parts; multi-rank runs need a directory layout")
+        if self.hooks is not None and self.world.main:
             for more in self.hooks.before_save(run=self.run, name=name, step=step, epoch=epoch, metrics=metrics):
                 if more:
                     extra.update(more)
@@ -112,12 +120,15 @@ class CheckpointManager:
             target = self.directory / name
             if self.single_file:
                 commit_file(target, next(iter(payloads.values())), fields)
+            elif self.world.multi:
+                commit_directory_ranked(target, payloads, fields, self.world, key)
             else:
                 commit_directory(target, payloads, fields)
             info = describe_checkpoint(target)
-            self.apply_retention()
-            if self.hooks is not None:
-                self.hooks.after_save(run=self.run, checkpoint=info)
+            if self.world.main:  # retention and the save hooks: once, by rank 0
+                self.apply_retention()
+                if self.hooks is not None:
+                    self.hooks.after_save(run=self.run, checkpoint=info)
             return info
 
         if self._writer is not None:

@@ -63,6 +63,8 @@ def train(
         },
     )
     epoch, batch, step = (run.position.get(k, 0) for k in ("epoch", "batch", "step"))
+    world = run.world  # under torchrun: DDP, each rank takes its share of every global batch
+    forward = torch.nn.parallel.DistributedDataParallel(model) if world.multi else model
 
     def evaluate() -> dict[str, float]:
         model.eval()
@@ -102,8 +104,8 @@ def train(
                 if max_steps is not None and step >= max_steps:
                     run.status = "interrupted"
                     break
-                idx = order[batch * config.batch_size : (batch + 1) * config.batch_size]
-                loss = loss_fn(model(x_train[idx]), y_train[idx])
+                idx = order[batch * config.batch_size : (batch + 1) * config.batch_size][world.rank :: world.size]
+                loss = loss_fn(forward(x_train[idx]), y_train[idx])
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()

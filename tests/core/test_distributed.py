@@ -1,0 +1,89 @@
+"""torchrun runs the example trainer data-parallel, and a multi-rank checkpoint commits only with
+every rank's part (CPU, gloo, two ranks, one thread each)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from trainer_core import list_committed, verify_checkpoint  # noqa: E402
+
+pytestmark = pytest.mark.slow
+
+BIN = Path(sys.executable).parent
+TINY = ["--epochs", "3", "--set", "samples=600", "--set", "dropout=0", "--set", "async_save=false", "--no-progress"]
+
+
+def _torchrun(*args, timeout=300, env=None):
+    return subprocess.run([str(BIN / "torchrun"), "--standalone", "--nproc_per_node=2", *map(str, args)], capture_output=True, text=True,
+                          timeout=timeout, env={**os.environ, "OMP_NUM_THREADS": "1", **(env or {})})  # fmt: skip
+
+
+def _weights(checkpoint):
+    from safetensors.torch import load_file
+
+    return load_file(Path(checkpoint) / "model.safetensors")
+
+
+def test_two_ranks_train_like_one_process_and_commit_one_series(tmp_path):
+    result = _torchrun(BIN / "core", "example-train", "--output", tmp_path / "two", *TINY)
+    assert result.returncode == 0, result.stderr[-2000:]
+    single = subprocess.run([str(BIN / "core"), "example-train", "--output", str(tmp_path / "one"), *TINY], capture_output=True, text=True)
+    assert single.returncode == 0, single.stderr
+    two = list_committed(tmp_path / "two" / "checkpoints")
+    one = list_committed(tmp_path / "one" / "checkpoints")
+    assert [c.step for c in two] == [c.step for c in one] and all(c.status == "ok" for c in two)
+    for checkpoint in two:
+        assert verify_checkpoint(checkpoint.path).status == "ok"
+        assert checkpoint.extra["world_size"] == 2 and checkpoint.extra["rank_files"]["1"] == ["trainer_state.rank00001.pt"]
+    a, b = _weights(two[-1].path), _weights(one[-1].path)
+    for name in a:  # the same global batch of 64: 2 x 32 with averaged gradients = 1 x 64
+        assert torch.allclose(a[name], b[name], atol=1e-5), name
+    shown = subprocess.run([str(BIN / "core"), "show", two[-1].path], capture_output=True, text=True).stdout
+    assert "world_size: 2" in shown
+    assert (tmp_path / "two" / "metrics.jsonl").is_file() and json.loads((tmp_path / "two" / "run.json").read_text())["status"] == "completed"
+    # a 2-rank checkpoint resumes in one process (and trains longer)
+    resumed = subprocess.run([str(BIN / "core"), "example-train", "--resume", str(tmp_path / "two"), "--epochs", "4", "--no-progress"],
+                             capture_output=True, text=True)  # fmt: skip
+    assert resumed.returncode == 0, resumed.stderr
+    assert list_committed(tmp_path / "two" / "checkpoints")[-1].extra.get("world_size") is None  # written by one process
+
+
+MISSING_RANK = textwrap.dedent(
+    """
+    import sys, time, torch
+    from trainer_core import TorchState, TrainingRun
+    from trainer_core.example.config import ExampleConfig
+    from trainer_core.example.layout import LAYOUT
+    model = torch.nn.Linear(2, 2)
+    run = TrainingRun(ExampleConfig(), layout=LAYOUT, state=TorchState(model), run_dir=sys.argv[1])
+    with run:
+        run.save(step=1, epoch=1)
+        if run.world.rank == 1:
+            time.sleep(20)  # never reaches the second save's barrier
+            sys.exit(0)
+        try:
+            run.save(step=2, epoch=1)
+        except Exception as exc:
+            print("RANK0:", type(exc).__name__, exc, flush=True)
+            sys.exit(3)
+    """
+)
+
+
+def test_a_rank_that_never_arrives_fails_the_save_within_the_timeout(tmp_path):
+    script = tmp_path / "missing_rank.py"
+    script.write_text(MISSING_RANK)
+    result = _torchrun(script, tmp_path / "run", env={"TRAINER_CORE_DIST_TIMEOUT": "5"}, timeout=120)
+    assert "RANK0: CheckpointError" in result.stdout and "did not arrive within 5 s" in result.stdout, result.stdout + result.stderr[-2000:]
+    committed = list_committed(tmp_path / "run" / "checkpoints")
+    assert [c.step for c in committed] == [1] and verify_checkpoint(committed[0].path).status == "ok"
+    assert not [p for p in (tmp_path / "run" / "checkpoints").iterdir() if p.name.startswith(".tmp-")]  # rank 0 cleaned up
