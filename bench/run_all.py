@@ -20,6 +20,7 @@ BENCHES = [
     "bench_choice2vec.py",
     "bench_arc.py",
     "bench_detector.py",
+    "bench_distributed.py",
 ]
 
 

@@ -1,0 +1,76 @@
+"""Data-parallel throughput: the example trainer as 2 ranks x 1 thread (torchrun, gloo) against
+1 process x 2 threads on the same machine, the same global batch, interleaved trials.
+
+Samples/s is read from each run's own metrics.jsonl (first to last training record), so process
+start-up and torchrun's rendezvous are not counted. Prints the median ratio and its spread
+(min..max over the trials). Goal from the torch.distributed issue: ratio >= 0.9.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _common import report  # noqa: E402
+
+BIN = Path(sys.executable).parent
+TRIALS = int(os.environ.get("BENCH_TRIALS", "5"))
+ARGS = ["--epochs", "2", "--batch-size", "256", "--set", "samples=30000", "--set", "hidden_size=512", "--set", "async_save=false",
+        "--no-progress"]  # fmt: skip
+
+
+def samples_per_second(run_dir: Path, batch_size: int = 256) -> float:
+    records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    train = [r for r in records if r.get("split") == "train"]
+    steps = train[-1]["step"] - train[0]["step"]
+    return steps * batch_size / (train[-1]["time"] - train[0]["time"])
+
+
+def one_process(root: Path) -> float:
+    out = root / "one"
+    env = {**os.environ, "OMP_NUM_THREADS": "2"}
+    subprocess.run([str(BIN / "core"), "example-train", "--output", str(out), *ARGS], check=True, capture_output=True, env=env)
+    return samples_per_second(out)
+
+
+def two_ranks(root: Path) -> float:
+    out = root / "two"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    command = [str(BIN / "torchrun"), "--standalone", "--nproc_per_node=2", str(BIN / "core"), "example-train", "--output", str(out), *ARGS]
+    subprocess.run(command, check=True, capture_output=True, env=env)
+    return samples_per_second(out)
+
+
+def main() -> None:
+    ratios, singles, pairs = [], [], []
+    for _ in range(TRIALS):
+        with tempfile.TemporaryDirectory() as tmp:
+            single = one_process(Path(tmp))
+            pair = two_ranks(Path(tmp))
+        singles.append(single)
+        pairs.append(pair)
+        ratios.append(pair / single)
+    median = statistics.median(ratios)
+    report(
+        "distributed_throughput",
+        {
+            "one_process_2_threads_samples_per_s": statistics.median(singles),
+            "two_ranks_1_thread_samples_per_s": statistics.median(pairs),
+            "ratio_median": median,
+            "ratio_min": min(ratios),
+            "ratio_max": max(ratios),
+            "trials": TRIALS,
+        },
+        "2 ranks x 1 thread >= 0.9 x 1 process x 2 threads",
+        median >= 0.9,
+    )
+
+
+if __name__ == "__main__":
+    main()
