@@ -26,7 +26,16 @@ from arc_comm.config import ArcConfig
 from arc_comm.data import NUM_COLORS, load_grids, within_task_split
 from arc_comm.layouts import ENCODER_LAYOUT, PACKAGE, SYSTEM_LAYOUT  # noqa: F401 - PACKAGE is read by the server
 from arc_comm.model import ARCAutoencoder, ARCEncoder
-from trainer_core import RetentionPolicy, TorchState, TrainerCoreError, TrainingRun, UsageError, allocate_run_dir, load_checkpoint
+from trainer_core import (
+    RetentionPolicy,
+    TorchState,
+    TrainerCoreError,
+    TrainingRun,
+    UsageError,
+    allocate_run_dir,
+    describe_os_error,
+    load_checkpoint,
+)
 
 AUTOSAVE_PREFIX = "autosave_"  # periodic saves of `arc train`: only the newest of a run is kept
 ARCHITECTURE_FIELDS = (
@@ -73,11 +82,7 @@ class SaveConflict(UsageError):
 
 
 def _one_line(error: BaseException) -> str:
-    if isinstance(error, OSError) and error.errno is not None:
-        import errno as errnos
-
-        return f"{errnos.errorcode.get(error.errno, 'error')} ({error.strerror}) writing {error.filename or 'the checkpoint'}"
-    return f"{type(error).__name__}: {error}"
+    return describe_os_error(error) if isinstance(error, OSError) else f"{type(error).__name__}: {error}"
 
 
 @dataclass

@@ -84,6 +84,7 @@ _EXPORTS = {
     # command-line helpers shared by every package's CLI
     "TrainerGroup": "trainer_core.cli.support",
     "FiniteFloatRange": "trainer_core.cli.support",
+    "describe_os_error": "trainer_core.cli.support",
     "echo_json": "trainer_core.cli.support",
     "format_value": "trainer_core.cli.support",
     "render_table": "trainer_core.cli.support",

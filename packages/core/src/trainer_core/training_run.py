@@ -36,7 +36,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from trainer_core.checkpoint import CheckpointManager, find_resume_point, load_checkpoint
+from trainer_core.checkpoint import CheckpointManager, find_resume_point, list_committed, load_checkpoint
 from trainer_core.checkpoint.retention import RetentionPolicy
 from trainer_core.config import config_changes, config_hash, config_json, resume_free_keys, write_resolved_config
 from trainer_core.distributed import current_world, rank_file
@@ -81,7 +81,8 @@ class _SilentHooks:
 class _RankLogger:
     """The metrics logger of ranks other than 0: records are returned, nothing is written."""
 
-    history: list[dict[str, Any]] = []
+    def __init__(self) -> None:
+        self.history: list[dict[str, Any]] = []
 
     def log(self, values: Mapping[str, Any], *, step: int, epoch: int | None = None, split: str = "train") -> dict[str, Any]:
         return {"step": int(step), "epoch": epoch, "split": split, **{k: v.item() if hasattr(v, "item") else v for k, v in values.items()}}
@@ -95,8 +96,6 @@ class _RankLogger:
 
 def _refuse_other_runs(folder: Path, layout: str, run_dir: Path) -> None:
     """A fresh run never writes among another run's checkpoints (its retention would rank them)."""
-    from trainer_core.checkpoint import list_committed
-
     existing = list_committed(folder, layout)
     if existing:
         newest = existing[-1]
@@ -159,14 +158,17 @@ class TrainingRun:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self._lock = RunDirLock.acquire(self.run_dir) if self.world.main else None
         try:
-            self._open(config, layout, checkpoint, retention, async_save, sink_options, disabled_sinks, seed, trust_pickle,
-                       write_config, checkpoint_dir)  # fmt: skip
+            self._open(config=config, layout=layout, checkpoint=checkpoint, retention=retention, async_save=async_save,
+                       sink_options=sink_options, disabled_sinks=disabled_sinks, seed=seed, trust_pickle=trust_pickle,
+                       write_config=write_config, checkpoint_dir=checkpoint_dir)  # fmt: skip
         except BaseException:
             self._release()
             raise
 
-    def _open(self, config, layout, checkpoint, retention, async_save, sink_options, disabled_sinks, seed, trust_pickle,
-              write_config, checkpoint_dir) -> None:  # fmt: skip
+    def _open(self, *, config: Any, layout: CheckpointLayout, checkpoint: Path | None, retention: RetentionPolicy | None,
+              async_save: bool, sink_options: Any, disabled_sinks: tuple[str, ...], seed: int | None, trust_pickle: bool,
+              write_config: bool, checkpoint_dir: str | Path | None) -> None:  # fmt: skip
+        """Everything after the run directory is locked (a failure here releases the lock)."""
         self.config_hash = config_hash(config) if config is not None else None
         self.info = Run(
             run_dir=self.run_dir,
