@@ -206,6 +206,40 @@ def test_temp_names_parse_back(tmp_path):
     from trainer_core.checkpoint.recovery import _split_temp
 
     assert _split_temp(name, ".tmp-") == ("checkpoint-with-dashes-1", os.getpid())
+    assert name.endswith("@" + __import__("trainer_core.checkpoint.atomic", fromlist=["host_tag"]).host_tag())
+
+
+def _dead_pid() -> int:
+    import subprocess
+    import sys
+
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+def test_recovery_judges_another_hosts_save_by_age_never_by_pid(tmp_path, monkeypatch):
+    """On a shared file system a pid means something only on its own host: another node's save
+    in progress is left alone (whatever the pid), until it is older than the grace age."""
+    from trainer_core.checkpoint.recovery import recover
+
+    pid = _dead_pid()
+    foreign = tmp_path / f".tmp-epoch_0003-{pid}-abcd1234@other-node-7.cluster"
+    mine = tmp_path / f".tmp-epoch_0004-{pid}-abcd1234@{__import__('trainer_core.checkpoint.atomic', fromlist=['host_tag']).host_tag()}"
+    for d in (foreign, mine):
+        d.mkdir()
+        (d / "model.safetensors").write_bytes(b"x")
+    recover(tmp_path)
+    assert foreign.exists() and not mine.exists()  # the dead local writer's half is gone
+    old = __import__("time").time() - 7 * 3600
+    os.utime(foreign, (old, old))
+    actions = recover(tmp_path)
+    assert not foreign.exists() and any("epoch_0003" in a for a in actions)
+    again = tmp_path / f".tmp-epoch_0005-{pid}-abcd1234@other-node-7"
+    again.mkdir()
+    monkeypatch.setenv("TRAINER_CORE_FOREIGN_TEMP_AGE", "0")
+    recover(tmp_path)
+    assert not again.exists()
 
 
 def test_manifest_is_the_last_file_written(tmp_path, monkeypatch):

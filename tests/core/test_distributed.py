@@ -54,7 +54,23 @@ def test_two_ranks_train_like_one_process_and_commit_one_series(tmp_path):
     resumed = subprocess.run([str(BIN / "core"), "example-train", "--resume", str(tmp_path / "two"), "--epochs", "4", "--no-progress"],
                              capture_output=True, text=True)  # fmt: skip
     assert resumed.returncode == 0, resumed.stderr
+    assert "written by 2 rank(s)) with 1: training continues the same global sample order" in resumed.stderr
     assert list_committed(tmp_path / "two" / "checkpoints")[-1].extra.get("world_size") is None  # written by one process
+
+
+def test_resume_mid_epoch_at_the_same_world_size_is_bit_identical(tmp_path):
+    every = [*TINY, "--set", "checkpoint_every_steps=4"]
+    straight = _torchrun(BIN / "core", "example-train", "--output", tmp_path / "straight", *every)
+    assert straight.returncode == 0, straight.stderr[-2000:]
+    cut = _torchrun(BIN / "core", "example-train", "--output", tmp_path / "cut", *every, "--max-steps", "15")
+    assert cut.returncode == 0, cut.stderr[-2000:]
+    newest = list_committed(tmp_path / "cut" / "checkpoints")[-1]
+    assert newest.step == 12  # mid-epoch (10 batches an epoch): the global batch index carries the position
+    resumed = _torchrun(BIN / "core", "example-train", "--resume", tmp_path / "cut", *every)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    a = _weights(list_committed(tmp_path / "straight" / "checkpoints")[-1].path)
+    b = _weights(list_committed(tmp_path / "cut" / "checkpoints")[-1].path)
+    assert all(torch.equal(a[name], b[name]) for name in a)
 
 
 MISSING_RANK = textwrap.dedent(
@@ -87,3 +103,52 @@ def test_a_rank_that_never_arrives_fails_the_save_within_the_timeout(tmp_path):
     committed = list_committed(tmp_path / "run" / "checkpoints")
     assert [c.step for c in committed] == [1] and verify_checkpoint(committed[0].path).status == "ok"
     assert not [p for p in (tmp_path / "run" / "checkpoints").iterdir() if p.name.startswith(".tmp-")]  # rank 0 cleaned up
+
+
+KILLED_RANK = textwrap.dedent(
+    """
+    import os, signal, sys, torch
+    import trainer_core.checkpoint.commit as commit
+    from trainer_core import TorchState, TrainingRun
+    from trainer_core.example.config import ExampleConfig
+    from trainer_core.example.layout import LAYOUT
+    model = torch.nn.Linear(256, 256)
+    run = TrainingRun(ExampleConfig(), layout=LAYOUT, state=TorchState(model), run_dir=sys.argv[1])
+    with run:
+        run.save(step=1, epoch=1)
+        if run.world.rank == 1:
+            real = commit.write_durable
+            def dying(path, data):  # half of this rank's part is on disk when the kernel kills it
+                with open(path, "wb") as f:
+                    f.write(b"x" * 100)
+                    f.flush()
+                os.kill(os.getpid(), signal.SIGKILL)
+            commit.write_durable = dying
+        with torch.no_grad():
+            model.weight.add_(1.0)
+        run.save(step=2, epoch=2)
+    """
+)
+
+
+def test_sigkill_of_one_rank_during_a_save_leaves_the_previous_checkpoint(tmp_path):
+    """torchrun stops the other rank; no manifest exists without every rank's files, the
+    previous checkpoint verifies and resumes, and the next start clears the half-written save."""
+    script = tmp_path / "killed_rank.py"
+    script.write_text(KILLED_RANK)
+    result = _torchrun(script, tmp_path / "run", env={"TRAINER_CORE_DIST_TIMEOUT": "20"}, timeout=180)
+    assert result.returncode != 0
+    folder = tmp_path / "run" / "checkpoints"
+    committed = list_committed(folder)
+    assert [c.step for c in committed] == [1] and verify_checkpoint(committed[0].path).status == "ok"
+    assert not (folder / "checkpoint_step_000002").exists()
+    leftovers = [p for p in folder.iterdir() if p.name.startswith(".tmp-")]
+    assert all(not (p / "manifest.json").exists() for p in leftovers)
+    from trainer_core import TorchState, TrainingRun
+    from trainer_core.example.config import ExampleConfig
+    from trainer_core.example.layout import LAYOUT
+
+    model = torch.nn.Linear(256, 256)
+    with TrainingRun(ExampleConfig(), layout=LAYOUT, state=TorchState(model), resume=tmp_path / "run") as run:
+        assert run.position["step"] == 1 and run.resumed.extra["world_size"] == 2
+    assert not [p for p in folder.iterdir() if p.name.startswith(".tmp-")]  # the dead save was cleared

@@ -5,7 +5,8 @@ Plugins import only from here (a test enforces it). Names load on first use, so 
 
 - Running a trainer: :class:`TrainingRun`, :class:`TorchState`, :class:`JaxState`,
   :class:`RetentionPolicy`, :func:`epoch_permutation`, :func:`seed_everything`,
-  :func:`commit_checkpoint`.
+  :func:`commit_checkpoint`; under torchrun ``run.world`` (a :class:`World`) and
+  :class:`GlobalBatches`, the distributed sampler.
 - Registering through the hooks: :data:`hookimpl`, :class:`CheckpointLayout`,
   :class:`CheckpointInfo`, :class:`ModelSpec`, :class:`ConfigSchema`, :class:`TrainerConfig`.
 - Reading checkpoints: :func:`load_checkpoint`, :func:`load_model`, :func:`verify_checkpoint`,
@@ -36,6 +37,9 @@ _EXPORTS = {
     "TORCH_MODEL_FILE": "trainer_core.training_state",
     "TORCH_STATE_FILE": "trainer_core.training_state",
     "RetentionPolicy": "trainer_core.checkpoint.retention",
+    "World": "trainer_core.distributed",
+    "GlobalBatches": "trainer_core.distributed",
+    "uneven_share_warning": "trainer_core.distributed",
     "Run": "trainer_core.run",
     # registering through the hooks
     "hookimpl": "trainer_core.hookspecs",

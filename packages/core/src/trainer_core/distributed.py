@@ -42,11 +42,15 @@ class World:
     def multi(self) -> bool:
         return self.size > 1
 
-    def publish(self, key: str, value: str) -> None:
+    def publish(self, key: str, value: str | bytes) -> None:
         self.store.set(key, value)
 
     def receive(self, key: str, what: str) -> str:
         """The value another rank publishes under ``key``, waiting at most ``timeout_s``."""
+        return self.receive_bytes(key, what).decode()
+
+    def receive_bytes(self, key: str, what: str) -> bytes:
+        """Like :meth:`receive`, the raw bytes."""
         try:
             self.store.wait([key], timedelta(seconds=self.timeout_s))
         except Exception as exc:  # noqa: BLE001 - the store raises its own (DistStoreError, RuntimeError) on a timeout
@@ -54,7 +58,7 @@ class World:
                 f"rank {self.rank}: {what} did not arrive within {self.timeout_s:g} s ({type(exc).__name__}); "
                 "another rank died or is stuck: the previous checkpoint is intact, resume from it"
             ) from None
-        return self.store.get(key).decode()
+        return bytes(self.store.get(key))
 
 
 SINGLE = World()
@@ -79,3 +83,49 @@ def current_world() -> World:
 def rank_file(rank: int) -> str:
     """The file of a rank's own part of a checkpoint (its RNG states and data position)."""
     return f"trainer_state.rank{rank:05d}.pt"
+
+
+class GlobalBatches:
+    """The batches of one epoch, as this rank sees them: the distributed sampler of every trainer.
+
+    The global order is :func:`~trainer_core.training_state.epoch_permutation` of (seed, epoch),
+    cut into global batches of ``batch_size``; rank ``r`` of ``n`` takes items ``r, r+n, ...`` of
+    each. So the samples of a global batch, and the whole order, do not depend on the world size,
+    and a run resumes mid-epoch from the global batch index alone (``start``) at any world size.
+    Iterating yields index tensors; ``len()`` is the number of global batches left. With a batch
+    size divisible by the world size every rank's share is equal, and DDP's averaged gradient is
+    the gradient of the global batch (the last, partial batch is dropped with ``drop_last``).
+    """
+
+    def __init__(self, num_items: int, batch_size: int, *, seed: int, epoch: int, world: World = SINGLE,
+                 start: int = 0, drop_last: bool = False) -> None:  # fmt: skip
+        self.num_items, self.batch_size, self.world = int(num_items), int(batch_size), world
+        self.seed, self.epoch, self.start = int(seed), int(epoch), int(start)
+        full, rest = divmod(self.num_items, self.batch_size)
+        self.total = full + (1 if rest and not drop_last else 0)
+
+    def __len__(self) -> int:
+        return max(self.total - self.start, 0)
+
+    def global_batch(self, index: int) -> Any:
+        """Every rank's samples of global batch ``index`` (the same tensor on every rank)."""
+        from trainer_core.training_state import epoch_permutation
+
+        order = epoch_permutation(self.num_items, self.epoch, self.seed)
+        return order[index * self.batch_size : (index + 1) * self.batch_size]
+
+    def __iter__(self):
+        from trainer_core.training_state import epoch_permutation
+
+        order = epoch_permutation(self.num_items, self.epoch, self.seed)
+        for index in range(self.start, self.total):
+            yield order[index * self.batch_size : (index + 1) * self.batch_size][self.world.rank :: self.world.size]
+
+
+def uneven_share_warning(batch_size: int, world: World) -> str | None:
+    """One line when a global batch does not split evenly over the ranks (DDP then weighs the
+    smaller shares' samples more than a single process would)."""
+    if world.multi and batch_size % world.size:
+        return (f"warning: batch size {batch_size} does not split evenly over {world.size} ranks; "
+                f"the result differs from one process at the same batch (use a multiple of {world.size})")  # fmt: skip
+    return None

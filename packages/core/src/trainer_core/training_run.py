@@ -63,6 +63,14 @@ class StateAdapter(Protocol):
     def parameter_count(self) -> int: ...
 
 
+def resize_notice(name: str, saved: Any, now: int, position: Mapping[str, Any]) -> str:
+    """What a resume at another world size tells the user (the data order is the same)."""
+    where = ", ".join(f"{k} {position[k]}" for k in ("epoch", "batch", "step") if k in position)
+    return (f"resuming {name} (written by {saved} rank(s)) with {now}: training continues the same global sample "
+            f"order{' from ' + where if where else ''}; ranks the checkpoint did not have start from rank 0's random "
+            "state, so the result matches the original world size within float tolerance, not bit for bit")  # fmt: skip
+
+
 class _SilentHook:
     def __call__(self, **kwargs: Any) -> list[Any]:
         return []
@@ -233,9 +241,10 @@ class TrainingRun:
         if self.state is not None:
             self.position = self.state.restore(loaded.files)
             if self.world.rank and hasattr(self.state, "restore_rank"):  # this rank's own RNGs, if it had a part
-                if not self.state.restore_rank(loaded.files, self.world.rank):
-                    print(f"rank {self.world.rank}: {checkpoint} was written by fewer ranks; this rank continues with rank 0's random state",
-                          file=sys.stderr)  # fmt: skip
+                self.state.restore_rank(loaded.files, self.world.rank)
+        saved_world = loaded.info.extra.get("world_size", 1)
+        if saved_world != self.world.size and self.world.main:
+            print(resize_notice(checkpoint.name, saved_world, self.world.size, self.position), file=sys.stderr)
         self.loaded_files = loaded.files
         self.resumed = loaded.info
         resumed_id = loaded.info.extra.get("run_id")

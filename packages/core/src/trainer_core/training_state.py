@@ -125,6 +125,9 @@ class TorchState:
         from trainer_core.distributed import rank_file
 
         part = files.get(rank_file(rank))
+        if part is None and len(files) == 1:  # a single-file checkpoint: the parts ride in its dict
+            (single,) = files.values()
+            part = (single.get("rank_states") or {}).get(str(rank)) if isinstance(single, dict) else None
         if part is None:
             return False
         restore_rng_state(part["rng"])

@@ -5,7 +5,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import secrets
+import socket
 import threading
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -22,10 +24,18 @@ def fsync_dir(path: str | os.PathLike) -> None:
         os.close(fd)
 
 
+def host_tag() -> str:
+    """This machine's name as it appears in temp names (``@`` and path characters removed)."""
+    name = re.sub(r"[^A-Za-z0-9._-]", "_", socket.gethostname())[:63]
+    return name or "localhost"
+
+
 def temp_sibling(path: str | os.PathLike) -> Path:
-    """A fresh hidden name next to ``path`` on the same file system (so rename is atomic)."""
+    """A fresh hidden name next to ``path`` on the same file system (so rename is atomic):
+    ``.tmp-<name>-<pid>-<random>@<host>``. The host tells recovery whose process it was: on a
+    file system shared by several nodes, a pid means something only on its own host."""
     path = Path(path)
-    return path.with_name(f"{TMP_PREFIX}{path.name}-{os.getpid()}-{secrets.token_hex(4)}")
+    return path.with_name(f"{TMP_PREFIX}{path.name}-{os.getpid()}-{secrets.token_hex(4)}@{host_tag()}")
 
 
 PARALLEL_HASH_MIN = 4 << 20

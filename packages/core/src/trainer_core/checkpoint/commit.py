@@ -13,7 +13,7 @@ from typing import Any
 
 from trainer_core.checkpoint import manifest as mf
 from trainer_core.checkpoint.atomic import TMP_PREFIX, dumps_json, exchange, fsync_dir, temp_sibling, write_durable
-from trainer_core.checkpoint.serialization import snapshot
+from trainer_core.checkpoint.serialization import bytes_of, snapshot
 from trainer_core.errors import CheckpointError, UsageError
 from trainer_core.layouts import CheckpointInfo
 
@@ -97,6 +97,39 @@ def commit_directory_ranked(target: Path, payloads: Mapping[str, Any], fields: d
         raise
     world.publish(f"{key}/outcome", "ok")
     return target
+
+
+def gather_rank_parts(state: Mapping[str, Any], world: Any, key: str, name: str) -> Mapping[str, Any]:
+    """The multi-rank save of a single-file layout: each rank's small part (its RNG states and
+    position, ``{rank_file(r): part}``) travels through the store to rank 0, which puts them under
+    ``rank_states`` in its one file; so the file is committed by rank 0 alone, and never without
+    every rank's part. A rank whose part fails raises, and rank 0 passes its error on to all."""
+    import io
+
+    if not world.main:
+        ((file_name, part),) = state.items()
+        try:
+            data = b"D" + bytes_of(file_name, part)
+        except Exception as exc:  # noqa: BLE001 - reported to rank 0, then raised here
+            data = f"Erank {world.rank}: {type(exc).__name__}: {exc}".encode()
+        world.publish(f"{key}/part/{world.rank}", data)
+        if data[:1] == b"E":
+            raise CheckpointError(data[1:].decode())
+        return state
+    import torch
+
+    ((file_name, value),) = state.items()
+    parts: dict[str, Any] = {}
+    try:
+        for rank in range(1, world.size):
+            data = world.receive_bytes(f"{key}/part/{rank}", f"rank {rank}'s part of checkpoint {name}")
+            if data[:1] != b"D":
+                raise CheckpointError(data[1:].decode(errors="replace"))
+            parts[str(rank)] = torch.load(io.BytesIO(data[1:]), map_location="cpu", weights_only=True)
+    except BaseException as exc:
+        world.publish(f"{key}/outcome", f"{type(exc).__name__}: {exc}")
+        raise
+    return {file_name: {**value, "rank_states": parts}}
 
 
 def _finish_directory(tmp: Path, target: Path, files: dict[str, Any], fields: dict[str, Any]) -> None:

@@ -9,14 +9,14 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
-from trainer_core.checkpoint.commit import commit_directory, commit_directory_ranked, commit_file, delete_checkpoint
+from trainer_core.checkpoint.commit import commit_directory, commit_directory_ranked, commit_file, delete_checkpoint, gather_rank_parts
 from trainer_core.checkpoint.loading import describe_checkpoint, list_committed, verify_checkpoint
 from trainer_core.checkpoint.recovery import recover
 from trainer_core.checkpoint.retention import RetentionPolicy, plan_deletion
 from trainer_core.checkpoint.serialization import snapshot
 from trainer_core.checkpoint.writer import AsyncWriter
 from trainer_core.distributed import SINGLE
-from trainer_core.errors import UsageError
+from trainer_core.errors import CheckpointError, UsageError
 from trainer_core.layouts import CheckpointInfo
 
 
@@ -88,8 +88,6 @@ class CheckpointManager:
             extra.setdefault("run_id", self.run_id)
         self._saves += 1
         key = f"trainer_core/save/{self._saves}/{name}"
-        if self.world.multi and self.single_file:
-            raise UsageError(f"{self.layout}: a single-file checkpoint cannot hold several ranks' parts; multi-rank runs need a directory layout")
         if self.hooks is not None and self.world.main:
             for more in self.hooks.before_save(run=self.run, name=name, step=step, epoch=epoch, metrics=metrics):
                 if more:
@@ -98,6 +96,11 @@ class CheckpointManager:
             raise UsageError("a single-file checkpoint holds exactly one file")
         if self._writer is not None:
             self._writer.wait()  # at most one save in flight; surfaces an earlier failure
+        if self.world.multi and self.single_file:  # the ranks' small parts travel to rank 0's one file
+            state = gather_rank_parts(state, self.world, key, name)
+            extra.update(world_size=self.world.size, rank_files={str(r): [name] for r in range(self.world.size)})
+            if not self.world.main:
+                return self._await_outcome(name, key)
         # asynchronous: copy to host memory now (training goes on); synchronous: serialise in place
         payloads = {
             file_name: snapshot(file_name, value, copy=self._writer is not None, staging=self._staging)
@@ -118,7 +121,14 @@ class CheckpointManager:
 
         def job() -> CheckpointInfo:
             target = self.directory / name
-            if self.single_file:
+            if self.single_file and self.world.multi:
+                try:
+                    commit_file(target, next(iter(payloads.values())), fields)
+                except BaseException as exc:
+                    self.world.publish(f"{key}/outcome", f"{type(exc).__name__}: {exc}")
+                    raise
+                self.world.publish(f"{key}/outcome", "ok")
+            elif self.single_file:
                 commit_file(target, next(iter(payloads.values())), fields)
             elif self.world.multi:
                 commit_directory_ranked(target, payloads, fields, self.world, key)
@@ -134,6 +144,17 @@ class CheckpointManager:
         if self._writer is not None:
             return self._writer.submit(job)
         return job()
+
+    def _await_outcome(self, name: str, key: str) -> Future | CheckpointInfo:
+        """A rank other than 0 of a single-file layout: rank 0 commits; this rank learns how it went."""
+
+        def job() -> CheckpointInfo:
+            outcome = self.world.receive(f"{key}/outcome", f"rank 0's commit of {name}")
+            if outcome != "ok":
+                raise CheckpointError(f"checkpoint {name} was not committed: {outcome}")
+            return describe_checkpoint(self.directory / name)
+
+        return self._writer.submit(job) if self._writer is not None else job()
 
     def wait(self) -> None:
         """Block until the save in flight (if any) is committed; re-raise its error."""

@@ -1,23 +1,52 @@
 """Cleaning up after a crash: unfinished saves removed, moved-aside checkpoints restored, a cut-off
-manifest rename finished. Entries of a live process (a save in progress) are left alone."""
+manifest rename finished. Entries of a live process (a save in progress) are left alone.
+
+Whose entry is it? A temp name carries its writer's pid and host. On this host the pid says whether
+the writer lives; an entry of another host (a node sharing the file system) is judged by its age
+only: it is left alone until it is older than ``TRAINER_CORE_FOREIGN_TEMP_AGE`` seconds (default 6
+hours), so one node never deletes another node's save in progress."""
 
 from __future__ import annotations
 
 import os
 import shutil
+import time
 from pathlib import Path
 
 from trainer_core.checkpoint import manifest as mf
-from trainer_core.checkpoint.atomic import TMP_PREFIX, fsync_dir, sha256_file
+from trainer_core.checkpoint.atomic import TMP_PREFIX, fsync_dir, host_tag, sha256_file
 from trainer_core.checkpoint.commit import OLD_PREFIX
+
+FOREIGN_TEMP_AGE_S = 6 * 3600.0
 
 
 def _split_temp(name: str, prefix: str) -> tuple[str, int] | None:
-    """``.tmp-<orig>-<pid>-<rand>`` -> (orig, pid)."""
-    parts = name[len(prefix) :].rsplit("-", 2)
+    """``.tmp-<orig>-<pid>-<rand>[@<host>]`` -> (orig, pid)."""
+    parsed = _parse_temp(name, prefix)
+    return None if parsed is None else parsed[:2]
+
+
+def _parse_temp(name: str, prefix: str) -> tuple[str, int, str | None] | None:
+    """``.tmp-<orig>-<pid>-<rand>@<host>`` -> (orig, pid, host); host None in the older form."""
+    body, at, host = name[len(prefix) :].rpartition("@")
+    if not at or not host or "-" not in body:
+        body, host = name[len(prefix) :], None
+    parts = body.rsplit("-", 2)
     if len(parts) != 3 or not parts[1].isdigit():
         return None
-    return parts[0], int(parts[1])
+    return parts[0], int(parts[1]), host
+
+
+def _in_progress(entry: os.DirEntry, pid: int, host: str | None) -> bool:
+    """True while the entry's writer may still be at work (see the module's docstring)."""
+    if host is None or host == host_tag():
+        return _alive(pid)
+    limit = float(os.environ.get("TRAINER_CORE_FOREIGN_TEMP_AGE", FOREIGN_TEMP_AGE_S))
+    try:
+        age = time.time() - entry.stat(follow_symlinks=False).st_mtime
+    except OSError:
+        return True
+    return age < limit
 
 
 def _alive(pid: int) -> bool:
@@ -49,8 +78,8 @@ def recover(directory: str | os.PathLike) -> list[str]:
                 break
         else:
             continue
-        parsed = _split_temp(entry.name, prefix)
-        if parsed is None or _alive(parsed[1]):
+        parsed = _parse_temp(entry.name, prefix)
+        if parsed is None or _in_progress(entry, parsed[1], parsed[2]):
             continue
         original = directory / parsed[0]
         path = Path(entry.path)

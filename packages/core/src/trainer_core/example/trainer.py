@@ -7,6 +7,7 @@ checkpoints, metrics and hooks; the loop. Imports torch; loaded only when traini
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from trainer_core import RetentionPolicy, SplitData, TorchState, TrainingRun, VisualizationEvent, epoch_permutation
+from trainer_core import GlobalBatches, RetentionPolicy, SplitData, TorchState, TrainingRun, VisualizationEvent, uneven_share_warning
 from trainer_core.example.config import ExampleConfig
 from trainer_core.example.data import make_spirals
 from trainer_core.example.layout import LAYOUT
@@ -65,6 +66,8 @@ def train(
     epoch, batch, step = (run.position.get(k, 0) for k in ("epoch", "batch", "step"))
     world = run.world  # under torchrun: DDP, each rank takes its share of every global batch
     forward = torch.nn.parallel.DistributedDataParallel(model) if world.multi else model
+    if (warning := uneven_share_warning(config.batch_size, world)) and world.main:
+        print(warning, file=sys.stderr)
 
     def evaluate() -> dict[str, float]:
         model.eval()
@@ -98,13 +101,11 @@ def train(
     with run:
         model.train()
         while epoch < config.epochs:
-            order = epoch_permutation(len(x_train), epoch, config.seed)
             running = 0.0
-            while batch < steps_per_epoch:
+            for idx in GlobalBatches(len(x_train), config.batch_size, seed=config.seed, epoch=epoch, world=world, start=batch):
                 if max_steps is not None and step >= max_steps:
                     run.status = "interrupted"
                     break
-                idx = order[batch * config.batch_size : (batch + 1) * config.batch_size][world.rank :: world.size]
                 loss = loss_fn(forward(x_train[idx]), y_train[idx])
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
