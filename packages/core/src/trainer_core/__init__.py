@@ -39,6 +39,7 @@ _EXPORTS = {
     "RetentionPolicy": "trainer_core.checkpoint.retention",
     "World": "trainer_core.distributed",
     "GlobalBatches": "trainer_core.distributed",
+    "BatchShare": "trainer_core.distributed",
     "uneven_share_warning": "trainer_core.distributed",
     "Run": "trainer_core.run",
     # registering through the hooks

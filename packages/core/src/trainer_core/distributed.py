@@ -14,6 +14,7 @@ other rank instead of a hang. See :func:`trainer_core.checkpoint.commit.commit_d
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -129,3 +130,64 @@ def uneven_share_warning(batch_size: int, world: World) -> str | None:
         return (f"warning: batch size {batch_size} does not split evenly over {world.size} ranks; "
                 f"the result differs from one process at the same batch (use a multiple of {world.size})")  # fmt: skip
     return None
+
+
+class BatchShare:
+    """This rank's rows of one global batch, and the way to see the whole batch again.
+
+    For losses over the whole batch (a codebook's statistics, pairwise or contrastive terms): each
+    rank encodes its share (rows ``rank, rank+size, ...`` of the global batch, as
+    :class:`GlobalBatches` hands them out), :meth:`gather` puts every rank's rows back in the global
+    order with autograd (``torch.distributed.nn.all_gather``: gradients flow back to the rank that
+    owns each row), and :meth:`local` takes this rank's rows of a global tensor again. A term that
+    every rank computes alike on gathered tensors then gets, after DDP's averaging, exactly its
+    single-process gradient; a per-sample term summed over the local rows must be scaled by
+    :attr:`scale` (``size / global batch length``) to be the global mean.
+    """
+
+    def __init__(self, world: World, batch_len: int) -> None:
+        import torch
+
+        self.world, self.batch_len = world, int(batch_len)
+        size = world.size
+        self.sizes = [len(range(r, self.batch_len, size)) for r in range(size)]
+        self.rows = max(self.sizes)
+        # gathered (padded) layout: rank s's j-th row at s*rows + j; global position j*size + s
+        self.order = torch.tensor([(i % size) * self.rows + i // size for i in range(self.batch_len)], dtype=torch.long)
+        self.mine = torch.arange(world.rank, self.batch_len, size, dtype=torch.long)
+        self.scale = size / max(self.batch_len, 1)
+
+    def gather(self, tensor: Any) -> Any:
+        """Every rank's rows of ``tensor`` (this rank's share), in the global batch order."""
+        import torch
+        from torch.distributed.nn.functional import all_gather
+
+        if not self.world.multi:
+            return tensor
+        if len(tensor) < self.rows:
+            tensor = torch.cat([tensor, tensor.new_zeros((self.rows - len(tensor), *tensor.shape[1:]))])
+        with warnings.catch_warnings():  # its deprecation points at a private module; it is the public autograd gather
+            warnings.simplefilter("ignore", FutureWarning)
+            gathered = all_gather(tensor)
+        return torch.cat(gathered, 0).index_select(0, self.order.to(tensor.device))
+
+    def local(self, tensor: Any) -> Any:
+        """This rank's rows of a global-batch tensor."""
+        return tensor if not self.world.multi else tensor.index_select(0, self.mine.to(tensor.device))
+
+    def broadcast_(self, *tensors: Any) -> None:
+        """Make every rank's ``tensors`` rank 0's (a decision taken once: an initialisation, a reset)."""
+        import torch.distributed as dist
+
+        if self.world.multi:
+            for tensor in tensors:
+                dist.broadcast(tensor, src=0)
+
+    def total(self, tensor: Any) -> Any:
+        """The sum over ranks of ``tensor`` (detached values for logging, statistics)."""
+        import torch.distributed as dist
+
+        if self.world.multi:
+            tensor = tensor.detach().clone()
+            dist.all_reduce(tensor)
+        return tensor

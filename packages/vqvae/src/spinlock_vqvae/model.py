@@ -73,18 +73,27 @@ class CategoricalVQVAE(nn.Module):
             CategoryCoder(d, latent, codes, category_width(d, hidden), decay, commitment, dead_threshold) for d in group_sizes
         )
 
-    def forward(self, parts: list[torch.Tensor], reset_dead: bool = False, generator: torch.Generator | None = None) -> dict[str, object]:
+    def forward(
+        self, parts: list[torch.Tensor], reset_dead: bool = False, generator: torch.Generator | None = None, share=None
+    ) -> dict[str, object]:
         """``parts[c]`` is category c's normalised features (B, d_c). ``reset_dead`` re-seeds dead
-        codes of every level from this batch first."""
+        codes of every level from this batch first. Under torchrun ``share`` (core's
+        ``BatchShare``) makes the latents, codes and quantised vectors those of the global batch
+        (the same on every rank); the reconstructions are of this rank's rows only."""
         out: dict[str, list] = {"latents": [], "quantized": [], "indices": [], "recon": [], "partial": [], "commitment": [], "reset": []}
+        mine = share.local if share is not None else (lambda t: t)
         for coder, x in zip(self.coders, parts, strict=True):
             z = coder.encoder(x)
+            if share is not None:
+                z = share.gather(z)
             residual, total, commitment = z, torch.zeros_like(z), z.new_zeros(())
             level_indices, first = [], None
             for level in coder.levels:
                 if reset_dead:
                     out["reset"].append(level.reset_dead_codes(residual.detach(), generator))
-                q, idx, loss = level(residual)
+                    if share is not None:
+                        share.broadcast_(*level.state_tensors())
+                q, idx, loss = level(residual, share)
                 total = total + q
                 residual = residual - q.detach()
                 commitment = commitment + loss
@@ -94,8 +103,8 @@ class CategoricalVQVAE(nn.Module):
             out["latents"].append(z)
             out["quantized"].append(total)
             out["indices"].append(torch.stack(level_indices, 1))
-            out["recon"].append(coder.decoder(total))
-            out["partial"].append(coder.partial_decoder(first))
+            out["recon"].append(coder.decoder(mine(total)))
+            out["partial"].append(coder.partial_decoder(mine(first)))
             out["commitment"].append(commitment)
         return out
 

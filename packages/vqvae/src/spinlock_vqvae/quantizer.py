@@ -7,6 +7,9 @@
 * Codes are initialised by k-means on the first training batch.
 * Dead codes: a code whose EMA usage falls below ``dead_threshold`` percent of the mean usage is
   re-seeded from vectors of the current batch. A healthy codebook is left alone.
+* Under torchrun the quantiser sees the global batch (core's ``BatchShare`` gathers every rank's
+  rows), so the EMA statistics are those of the global batch on every rank; the k-means
+  initialisation and each dead-code reset are made once and broadcast from rank 0.
 """
 
 from __future__ import annotations
@@ -90,10 +93,17 @@ class EMAQuantizer(nn.Module):
         self.usage[dead] = self.usage.mean()
         return len(dead)
 
-    def forward(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(straight-through quantised z, code indices, commitment loss)."""
+    def state_tensors(self) -> tuple[torch.Tensor, ...]:
+        """The buffers a rank must share with the others (what an initialisation or reset changes)."""
+        return self.codebook, self.cluster_size, self.embed_sum, self.usage, self.initialized
+
+    def forward(self, z: torch.Tensor, share=None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(straight-through quantised z, code indices, commitment loss). ``share``: core's
+        ``BatchShare`` of a multi-rank step (``z`` is then the gathered global batch)."""
         if self.training and not bool(self.initialized):
             self._kmeans_init(z)
+            if share is not None:
+                share.broadcast_(*self.state_tensors())
         indices = self.assign(z.detach())
         quantized = self.codebook[indices]
         loss = self.commitment * F.mse_loss(z, quantized.detach())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,8 @@ from spinlock_vqvae.dataset import FeatureDataset
 from spinlock_vqvae.layout import BEST, LAST, LAYOUT
 from spinlock_vqvae.model import CategoricalVQVAE, codebook_sizes, orthogonality, parse_ratios, topographic_loss
 from trainer_core import (
+    BatchShare,
+    GlobalBatches,
     TorchState,
     TrainingRun,
     UsageError,
@@ -24,8 +27,8 @@ from trainer_core import (
     atomic_write_bytes,
     atomic_write_json,
     bytes_of,
-    epoch_permutation,
     seed_everything,
+    uneven_share_warning,
 )
 
 
@@ -74,25 +77,36 @@ class Prepared:
 
 
 def _losses(
-    model: CategoricalVQVAE, parts: list[torch.Tensor], config: VQVAEConfig, reset: bool, generator: torch.Generator
+    model: CategoricalVQVAE, parts: list[torch.Tensor], config: VQVAEConfig, reset: bool, generator: torch.Generator, share: Any = None
 ) -> tuple[torch.Tensor, dict[str, float], int]:
-    out = model(parts, reset_dead=reset, generator=generator)
+    """The training loss of one batch and its logged parts. Under torchrun (``share``, core's
+    ``BatchShare``) the batch terms (commitment, orthogonality, topography) are computed on the
+    gathered global batch and the reconstruction sums over this rank's rows are scaled so that,
+    after DDP averages the gradients, the step is the single-process step at the same global batch."""
+    out = model(parts, reset_dead=reset, generator=generator, **({"share": share} if share is not None else {}))
     n_features = sum(x.shape[1] for x in parts)
-    recon = sum(F.mse_loss(r, x, reduction="sum") for r, x in zip(out["recon"], parts, strict=True)) / (len(parts[0]) * n_features)
-    partial = sum(F.mse_loss(r, x, reduction="sum") for r, x in zip(out["partial"], parts, strict=True)) / (len(parts[0]) * n_features)
+    rows = share.batch_len if share is not None else len(parts[0])
+    recon_sum = sum(F.mse_loss(r, x, reduction="sum") for r, x in zip(out["recon"], parts, strict=True))
+    partial_sum = sum(F.mse_loss(r, x, reduction="sum") for r, x in zip(out["partial"], parts, strict=True))
+    recon, partial = recon_sum / (rows * n_features), partial_sum / (rows * n_features)
+    inputs = torch.cat(parts, 1)
+    if share is not None:
+        recon, partial = recon * share.world.size, partial * share.world.size
+        inputs = share.gather(inputs)
     commitment = sum(out["commitment"]) / len(parts)
     ortho = orthogonality(out["quantized"])
-    topo = topographic_loss(torch.cat(parts, 1), torch.cat(out["quantized"], 1), config.topo_samples, generator)
-    loss = (
-        recon
-        + commitment
-        + config.orthogonality_weight * F.relu(ortho - config.orthogonality_target)
-        + config.informativeness_weight * partial
-        + config.topo_weight * topo
-    )
+    topo = topographic_loss(inputs, torch.cat(out["quantized"], 1), config.topo_samples, generator)
+    ortho_term = config.orthogonality_weight * F.relu(ortho - config.orthogonality_target)
+    loss = recon + commitment + ortho_term + config.informativeness_weight * partial + config.topo_weight * topo
+    if share is not None:  # what one process would log: the global batch's reconstruction terms
+        sums = share.total(torch.stack([recon_sum.detach(), partial_sum.detach()])) / (rows * n_features)
+        recon_logged = sums[0].item()
+        loss_logged = (sums[0] + commitment + ortho_term + config.informativeness_weight * sums[1] + config.topo_weight * topo).item()
+    else:
+        recon_logged, loss_logged = recon.item(), loss.item()
     return (
         loss,
-        {"loss": loss.item(), "recon": recon.item(), "commitment": commitment.item(), "ortho": ortho.item(), "topo_loss": topo.item()},
+        {"loss": loss_logged, "recon": recon_logged, "commitment": commitment.item(), "ortho": ortho.item(), "topo_loss": topo.item()},
         sum(out["reset"]),
     )
 
@@ -198,22 +212,31 @@ def train(
     best_score, bad_epochs = position.get("best_score", math.inf), position.get("bad_epochs", 0)
     best_metrics = dict(position.get("best_metrics") or {})
     history = list(run.loaded_files[Path(run.resumed_from).name]["history"]) if run.resumed_from else []
-    atomic_write_bytes(out_dir / "normalization_stats.npz", bytes_of("normalization_stats.npz", prep.stats))
-    forward = torch.compile(model) if config.use_torch_compile else model
+    world = run.world  # under torchrun: DDP over the ranks, each with its share of every global batch
+    if world.main:
+        atomic_write_bytes(out_dir / "normalization_stats.npz", bytes_of("normalization_stats.npz", prep.stats))
+    if world.multi:
+        forward = torch.nn.parallel.DistributedDataParallel(model, broadcast_buffers=False)
+        if (warning := uneven_share_warning(config.batch_size, world)) and world.main:
+            print(warning, file=sys.stderr)
+    else:
+        forward = torch.compile(model) if config.use_torch_compile else model
+    n_train = len(prep.train_idx)
     stop_at = config.epochs if max_epochs_this_run is None else min(config.epochs, epoch + max_epochs_this_run)
     try:
         with run:
             while epoch < stop_at:
-                order = epoch_permutation(len(prep.train_idx), epoch, config.seed)
                 sums: dict[str, float] = {}
                 resets = 0
-                for batch in range(steps_per_epoch):
-                    idx = order[batch * config.batch_size : (batch + 1) * config.batch_size]
-                    if len(idx) < 2:
+                batches = GlobalBatches(n_train, config.batch_size, seed=config.seed, epoch=epoch, world=world)
+                for batch, idx in enumerate(batches):
+                    rows = min(config.batch_size, n_train - batch * config.batch_size)  # the global batch's
+                    if rows < max(2, world.size):
                         continue
                     step += 1
                     reset = bool(config.dead_code_reset_interval) and step % config.dead_code_reset_interval == 0
-                    loss, parts, reset_count = _losses(forward, [p[idx] for p in prep.train], config, reset, generator)
+                    share = BatchShare(world, rows) if world.multi else None
+                    loss, parts, reset_count = _losses(forward, [p[idx] for p in prep.train], config, reset, generator, share)
                     resets += reset_count
                     optimizer.zero_grad(set_to_none=True)
                     loss.backward()
@@ -240,7 +263,8 @@ def train(
                     metrics = {k: v for k, v in record.items() if isinstance(v, (int, float))}
                     for name in (BEST, LAST) if improved else (LAST,):
                         run.save(step=step, epoch=epoch, metrics=metrics, position=position, payload=payload, name=name)
-                    atomic_write_json(out_dir / "training_history.json", history)
+                    if world.main:
+                        atomic_write_json(out_dir / "training_history.json", history)
                     if bad_epochs >= config.early_stopping_patience:
                         run.status = "early_stopped"
                         break

@@ -7,12 +7,13 @@ traceback.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import math
 import os
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -68,7 +69,8 @@ class TrainerGroup(click.Group):
         extra.pop("standalone_mode", None)
         args = self._translate(sys.argv[1:] if args is None else args)
         try:
-            code = super().main(args=args, prog_name=prog_name, standalone_mode=False, **extra)
+            with _rank_zero_speaks():
+                code = super().main(args=args, prog_name=prog_name, standalone_mode=False, **extra)
         except click.UsageError as exc:
             where = exc.ctx.command_path if exc.ctx else (prog_name or self.name)
             click.echo(f"error: {exc.format_message()} (see '{where} --help')", err=True)
@@ -154,3 +156,14 @@ def echo_json(data: Any) -> None:
     """Indented for people; long lists compact (the C encoder), e.g. 10,000 checkpoints."""
     indent = None if isinstance(data, list) and len(data) > 500 else 2
     click.echo(json.dumps(data, indent=indent, default=str))
+
+
+@contextlib.contextmanager
+def _rank_zero_speaks() -> Iterator[None]:
+    """Under torchrun, ranks other than 0 print nothing on stdout (the summary, the table and the
+    JSON come once, from rank 0); their errors still reach stderr."""
+    if int(os.environ.get("RANK", "0") or 0) > 0 and int(os.environ.get("WORLD_SIZE", "1") or 1) > 1:
+        with open(os.devnull, "w") as quiet, contextlib.redirect_stdout(quiet):
+            yield
+    else:
+        yield
