@@ -43,6 +43,17 @@ class World:
     def multi(self) -> bool:
         return self.size > 1
 
+    def all_sum(self, values: list[float]) -> list[float]:
+        """The sums over the ranks of a few numbers (an epoch's loss and counts, for the log)."""
+        if not self.multi:
+            return list(values)
+        import torch
+        import torch.distributed as dist
+
+        tensor = torch.tensor(values, dtype=torch.float64)
+        dist.all_reduce(tensor)
+        return tensor.tolist()
+
     def publish(self, key: str, value: str | bytes) -> None:
         self.store.set(key, value)
 

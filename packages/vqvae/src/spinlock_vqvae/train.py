@@ -216,7 +216,7 @@ def train(
     if world.main:
         atomic_write_bytes(out_dir / "normalization_stats.npz", bytes_of("normalization_stats.npz", prep.stats))
     if world.multi:
-        forward = torch.nn.parallel.DistributedDataParallel(model, broadcast_buffers=False)
+        forward = torch.nn.parallel.DistributedDataParallel(model, forward_sync_buffers=False)
         if (warning := uneven_share_warning(config.batch_size, world)) and world.main:
             print(warning, file=sys.stderr)
     else:

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from trainer_core import RetentionPolicy, SplitData, TorchState, TrainingRun, VisualizationEvent, epoch_permutation
+from trainer_core import GlobalBatches, RetentionPolicy, SplitData, TorchState, TrainingRun, VisualizationEvent
 from vizwatch.trainer.config import VizwatchConfig
 from vizwatch.trainer.data import load_dataset
 from vizwatch.trainer.layout import LAYOUT
@@ -90,14 +90,14 @@ def train(
         return out
 
     metrics: dict = dict(run.resumed.metrics) if run.resumed is not None else {}  # a finished run resumed trains nothing
+    world = run.world  # under torchrun: DDP, each rank trains on its share of every global batch
+    forward = torch.nn.parallel.DistributedDataParallel(model) if world.multi else model
     with run:
         model.train()
         while epoch < config.epochs:
-            order = epoch_permutation(len(fit_idx), epoch, config.seed)
             total_loss, correct = 0.0, 0
-            for batch in range(steps_per_epoch):
-                idx = order[batch * config.batch_size : (batch + 1) * config.batch_size]
-                logits = model(x_fit[idx])
+            for idx in GlobalBatches(len(fit_idx), config.batch_size, seed=config.seed, epoch=epoch, world=world):
+                logits = forward(x_fit[idx])
                 loss = focal_loss(logits, y_fit[idx], config.focal_gamma)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
@@ -105,6 +105,7 @@ def train(
                 step += 1
                 total_loss += loss.item() * len(idx)
                 correct += int((logits.argmax(1) == y_fit[idx]).sum())
+            total_loss, correct = world.all_sum([total_loss, correct])
             scheduler.step()
             epoch += 1
             val_metrics, _ = evaluate(model, x_val, y_val, config.focal_gamma)
