@@ -52,8 +52,10 @@ def train(config_path, checkpoint_dir, save_as, overwrite, checkpoint_every, res
 
     from arc_comm.config import ArcConfig
     from arc_comm.session import TrainingSession, checkpoint_name_problem
-    from trainer_core import UsageError, load_config
+    from trainer_core import UsageError, load_config, single_process_only
 
+    single_process_only("arc train", "data-parallel training of the communication games is not built yet: "
+                        "their in-batch negatives need the whole batch")  # fmt: skip
     if resume_from and fine_tune_from:
         raise UsageError("choose --resume or --fine-tune, not both")
     config = load_config(ArcConfig, config_path, None, overrides)

@@ -272,7 +272,15 @@ def main() -> None:
         help="Another host name the app answers to (the Host header), besides loopback and --host; repeatable.",
     )  # fmt: skip
     def serve(host, port, checkpoint_dir, allowed_hosts):
-        """Serve the ARC training web app (JSON API and dashboard)."""
+        """Serve the ARC training web app (JSON API and dashboard). One process: it trains in the
+        server's own thread (for data-parallel training use `arc train` without the app)."""
+        from trainer_core import UsageError, single_process_only
+
+        try:
+            single_process_only("arc-serve", "the web app trains in its own thread and serves one dashboard")
+        except UsageError as exc:
+            click.echo(f"error: {exc}", err=True)
+            raise SystemExit(2) from None
         if host not in LOOPBACK:
             warnings.warn(
                 f"arc-serve is listening on {host}: anyone who can reach it can start training and write checkpoints", stacklevel=1

@@ -40,6 +40,8 @@ _EXPORTS = {
     "World": "trainer_core.distributed",
     "GlobalBatches": "trainer_core.distributed",
     "BatchShare": "trainer_core.distributed",
+    "single_process_only": "trainer_core.distributed",
+    "current_world": "trainer_core.distributed",
     "uneven_share_warning": "trainer_core.distributed",
     "Run": "trainer_core.run",
     # registering through the hooks

@@ -57,17 +57,19 @@ class World:
     def publish(self, key: str, value: str | bytes) -> None:
         self.store.set(key, value)
 
-    def receive(self, key: str, what: str) -> str:
-        """The value another rank publishes under ``key``, waiting at most ``timeout_s``."""
-        return self.receive_bytes(key, what).decode()
+    def receive(self, key: str, what: str, timeout_s: float | None = None) -> str:
+        """The value another rank publishes under ``key``, waiting at most ``timeout_s`` (default:
+        the world's)."""
+        return self.receive_bytes(key, what, timeout_s).decode()
 
-    def receive_bytes(self, key: str, what: str) -> bytes:
+    def receive_bytes(self, key: str, what: str, timeout_s: float | None = None) -> bytes:
         """Like :meth:`receive`, the raw bytes."""
+        timeout_s = self.timeout_s if timeout_s is None else timeout_s
         try:
-            self.store.wait([key], timedelta(seconds=self.timeout_s))
+            self.store.wait([key], timedelta(seconds=timeout_s))
         except Exception as exc:  # noqa: BLE001 - the store raises its own (DistStoreError, RuntimeError) on a timeout
             raise CheckpointError(
-                f"rank {self.rank}: {what} did not arrive within {self.timeout_s:g} s ({type(exc).__name__}); "
+                f"rank {self.rank}: {what} did not arrive within {timeout_s:g} s ({type(exc).__name__}); "
                 "another rank died or is stuck: the previous checkpoint is intact, resume from it"
             ) from None
         return bytes(self.store.get(key))
@@ -92,6 +94,16 @@ def current_world() -> World:
     return World(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")), store, timeout_s)
 
 
+def single_process_only(command: str, why: str) -> None:
+    """Refuse, in one line (exit 2), a command that runs in one process when torchrun starts
+    several: two copies would race on the same files instead of training together."""
+    size = int(os.environ.get("WORLD_SIZE", "1") or 1)
+    if size > 1:
+        from trainer_core.errors import UsageError
+
+        raise UsageError(f"{command} runs in one process ({why}); run it without torchrun (WORLD_SIZE is {size})")
+
+
 def rank_file(rank: int) -> str:
     """The file of a rank's own part of a checkpoint (its RNG states and data position)."""
     return f"trainer_state.rank{rank:05d}.pt"
@@ -110,8 +122,8 @@ class GlobalBatches:
     """
 
     def __init__(self, num_items: int, batch_size: int, *, seed: int, epoch: int, world: World = SINGLE,
-                 start: int = 0, drop_last: bool = False) -> None:  # fmt: skip
-        self.num_items, self.batch_size, self.world = int(num_items), int(batch_size), world
+                 start: int = 0, drop_last: bool = False, order: Any = None) -> None:  # fmt: skip
+        self.num_items, self.batch_size, self.world, self._order = int(num_items), int(batch_size), world, order
         self.seed, self.epoch, self.start = int(seed), int(epoch), int(start)
         full, rest = divmod(self.num_items, self.batch_size)
         self.total = full + (1 if rest and not drop_last else 0)
@@ -119,17 +131,19 @@ class GlobalBatches:
     def __len__(self) -> int:
         return max(self.total - self.start, 0)
 
+    def permutation(self) -> Any:
+        """The epoch's global order: ``order`` when given (a trainer keeping the permutation its
+        single-process runs always drew, itself a function of seed and epoch), else epoch_permutation."""
+        from trainer_core.training_state import epoch_permutation
+
+        return self._order if self._order is not None else epoch_permutation(self.num_items, self.epoch, self.seed)
+
     def global_batch(self, index: int) -> Any:
         """Every rank's samples of global batch ``index`` (the same tensor on every rank)."""
-        from trainer_core.training_state import epoch_permutation
-
-        order = epoch_permutation(self.num_items, self.epoch, self.seed)
-        return order[index * self.batch_size : (index + 1) * self.batch_size]
+        return self.permutation()[index * self.batch_size : (index + 1) * self.batch_size]
 
     def __iter__(self):
-        from trainer_core.training_state import epoch_permutation
-
-        order = epoch_permutation(self.num_items, self.epoch, self.seed)
+        order = self.permutation()
         for index in range(self.start, self.total):
             yield order[index * self.batch_size : (index + 1) * self.batch_size][self.world.rank :: self.world.size]
 

@@ -39,7 +39,7 @@ import numpy as np
 from trainer_core.checkpoint import CheckpointManager, find_resume_point, list_committed, load_checkpoint
 from trainer_core.checkpoint.retention import RetentionPolicy
 from trainer_core.config import config_changes, config_hash, config_json, resume_free_keys, write_resolved_config
-from trainer_core.distributed import current_world, rank_file
+from trainer_core.distributed import World, current_world, rank_file
 from trainer_core.errors import DivergedError, UsageError
 from trainer_core.layouts import CheckpointInfo, CheckpointLayout
 from trainer_core.metrics import MetricsLogger, build_sinks
@@ -130,6 +130,7 @@ class TrainingRun:
     name (e.g. ``{"console": {...}}``); ``disabled_sinks`` are skipped. ``seed`` defaults to
     ``config.seed`` when the config has one. ``checkpoint_dir`` puts the checkpoints somewhere
     other than ``run_dir/layout.checkpoint_dir`` (a folder shared by several runs, like arc's).
+    ``world`` overrides the world found in torchrun's environment.
     """
 
     def __init__(
@@ -149,12 +150,15 @@ class TrainingRun:
         trust_pickle: bool = False,
         write_config: bool = True,
         checkpoint_dir: str | Path | None = None,
+        world: World | None = None,
     ) -> None:
         from trainer_core.plugins import collect_registry, get_plugin_manager
 
         self.pm = pm if pm is not None else get_plugin_manager(warn=False)
         self.registry = collect_registry(self.pm)
-        self.world = current_world()  # under torchrun: this rank; rank 0 alone fires hooks, logs and locks
+        # under torchrun: this rank; rank 0 alone fires hooks, logs and locks. ``world=World()`` makes a
+        # run of rank 0 alone inside a multi-rank job (a stage the other ranks wait for)
+        self.world = world if world is not None else current_world()
         self.hooks = self.pm.hook if self.world.main else _SilentHooks()
         self.layout, self.state, self.config = layout, state, config
         checkpoint = None

@@ -55,6 +55,8 @@ def _pipeline(root, profile, as_json, **settings):
 def _print_results(results: dict, as_json: bool) -> None:
     from bongard_detector.pipeline import format_targets
 
+    if "rank" in results:  # a rank other than 0 under torchrun: rank 0 reports
+        return
     if as_json:
         echo_json(results)
         return
@@ -84,8 +86,9 @@ def train_command(force_data, force_train, force_eval, force_all, **options):
 @click.option("--force", is_flag=True, help="Re-evaluate even if nothing changed.")
 def evaluate_command(force, **options):
     """COCO metrics of the trained model on the synthetic test split and the real set."""
-    from trainer_core import UsageError
+    from trainer_core import UsageError, single_process_only
 
+    single_process_only("detector evaluate", "evaluation is one pass over the images; `detector train` is what torchrun spreads")
     pipeline = _pipeline(**options)
     check = pipeline.cache.check("training", pipeline.training_hash(), [pipeline._model_loads])
     if not check.fresh:

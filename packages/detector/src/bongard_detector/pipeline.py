@@ -102,6 +102,7 @@ class Pipeline:
         # absolute: stage records hold paths relative to it, checked against it (a relative --root used to count twice)
         self.config, self.root, self.echo, self.progress = config, Path(root).absolute(), echo, progress
         self.cache = StageCache(self.root / "checkpoints", package="bongard-detector", base=self.root)
+        self._told: set[str] = set()  # what rank 0 has told the other ranks (under torchrun)
         self.data_dir = self.root / "processed_data" / f"{config.profile}_synthetic"
         self.real_dir = self.root / "processed_data" / "real_bongard"
         self.model_dir = self.root / "models" / config.profile
@@ -191,11 +192,45 @@ class Pipeline:
 
         def work():
             self._claim_model_dir(force)
+            self._tell_ranks("train", "run")
             summary = train(self.config.train, data["dirs"]["train"], self.model_dir, echo=self.say, progress=self.progress)
             return ({k: summary[k] for k in ("epochs", "seconds", "images_per_second", "history", "classifier")},
                     [self._relative(checkpoint_output(self.model_dir / "final"))])  # fmt: skip
 
-        return self.run_stage("training", self.training_hash(), work, force, validators=[self._model_loads])
+        try:
+            result = self.run_stage("training", self.training_hash(), work, force, validators=[self._model_loads])
+        except BaseException as exc:
+            self._tell_ranks("train", f"failed: {type(exc).__name__}: {exc}")
+            raise
+        self._tell_ranks("train", "skip")  # up to date: nothing for the other ranks to do
+        return result
+
+    # --- under torchrun: rank 0 runs the stages, the other ranks join the training ------------
+    def _tell_ranks(self, what: str, message: str) -> None:
+        """Rank 0 tells the other ranks (once per topic) what comes next."""
+        from trainer_core import current_world
+
+        world = current_world()
+        if world.multi and world.main and what not in self._told:
+            self._told.add(what)
+            world.publish(f"bongard_detector/{what}", message)
+
+    def _follow(self, world) -> dict:
+        """A rank other than 0: wait for rank 0's data, then train with it when rank 0 trains."""
+        import json as _json
+
+        from bongard_detector.training import train
+
+        patience = max(world.timeout_s, 24 * 3600)  # the stages before take as long as they take
+        dirs = world.receive("bongard_detector/data", "rank 0's training data", timeout_s=patience)
+        if dirs.startswith("failed"):
+            raise RuntimeError(f"rank 0's data generation {dirs}")
+        decision = world.receive("bongard_detector/train", "rank 0's training decision", timeout_s=patience)
+        if decision.startswith("failed"):
+            raise RuntimeError(f"rank 0's training stage {decision}")
+        if decision == "run":
+            train(self.config.train, _json.loads(dirs)["train"], self.model_dir, echo=lambda line: None, progress=False)
+        return {"rank": world.rank, "trained": decision == "run"}
 
     def evaluate_model(self, force: bool | str = False, data: dict | None = None) -> tuple[dict, bool]:
         from bongard_detector.training import evaluate, load_classifier, load_trained
@@ -260,8 +295,21 @@ class Pipeline:
 
     # --- the whole run --------------------------------------------------------------------------
     def run(self, force: set[str] = frozenset()) -> dict:
-        """Every stage (each only when needed), then the results file."""
-        data, data_ran = self.generate_data(force="data" in force)
+        """Every stage (each only when needed), then the results file. Under torchrun rank 0 runs
+        the stages and the other ranks join the training (DDP); they return ``{"rank": r}``."""
+        import json as _json
+
+        from trainer_core import current_world
+
+        world = current_world()
+        if world.multi and not world.main:
+            return self._follow(world)
+        try:
+            data, data_ran = self.generate_data(force="data" in force)
+        except BaseException as exc:
+            self._tell_ranks("data", f"failed: {type(exc).__name__}: {exc}")
+            raise
+        self._tell_ranks("data", _json.dumps(data["dirs"]))
         training, train_ran = self.train_model(force="train" in force or (data_ran and "the data was regenerated"), data=data)
         evaluation, eval_ran = self.evaluate_model(force="eval" in force or (train_ran and "the model was retrained"), data=data)
         results = {

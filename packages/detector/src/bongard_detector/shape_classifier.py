@@ -84,7 +84,8 @@ def build_classifier(professional: bool) -> nn.Module:
     return (resnet50 if professional else resnet18)(weights=None, num_classes=10)
 
 
-def train_classifier(config, dataset, out_dir: str | Path, device: torch.device, *, echo=print, progress: bool = True) -> tuple[dict, dict]:
+def train_classifier(config, dataset, out_dir: str | Path, device: torch.device, *, echo=print, progress: bool = True,
+                     world=None) -> tuple[dict, dict]:  # fmt: skip
     """Train the classifier of shape crops for ``config.classifier_steps`` steps (resuming from
     ``out_dir``'s last checkpoint) and return (its weights, a summary with the held-out accuracy)."""
     from tqdm import tqdm
@@ -103,7 +104,7 @@ def train_classifier(config, dataset, out_dir: str | Path, device: torch.device,
     out_dir = Path(out_dir)
     resume = out_dir if any(c.status == "ok" for c in list_committed(out_dir, CLASSIFIER_LAYOUT.name)) else None
     run = TrainingRun(config, layout=CLASSIFIER_LAYOUT, state=TorchState(model, optimizer, scheduler), run_dir=out_dir, resume=resume,
-                      retention=RetentionPolicy(keep_last=1), disabled_sinks=("console",), seed=config.seed)  # fmt: skip
+                      retention=RetentionPolicy(keep_last=1), disabled_sinks=("console",), seed=config.seed, world=world)  # fmt: skip
     step = run.position.get("step", 0)
     if run.resumed_from is not None:
         echo(f"resuming the shape classifier after step {step} from {run.resumed_from}")

@@ -98,8 +98,25 @@ def _seed_worker(worker_id: int) -> None:
     np.random.seed(seed)
 
 
-def loader(dataset, batch_size: int, workers: int, shuffle: bool, seed: int, epoch: int = 0):
+def shuffled_order(count: int, seed: int, epoch: int) -> torch.Tensor:
+    """The order a shuffling DataLoader of :func:`loader` draws in ``epoch`` (it takes one number
+    from its generator for the workers' seeds first): a function of (seed, epoch) alone."""
     generator = torch.Generator().manual_seed(seed * 1000 + epoch)
+    torch.empty((), dtype=torch.int64).random_(generator=generator)
+    return torch.randperm(count, generator=generator)
+
+
+def loader(dataset, batch_size: int, workers: int, shuffle: bool, seed: int, epoch: int = 0, world=None):
+    """Batches of ``dataset``; under torchrun (``world``) this rank's share of each global batch of
+    the same global order (core's GlobalBatches), so the data order does not depend on the ranks."""
+    generator = torch.Generator().manual_seed(seed * 1000 + epoch)
+    if world is not None and world.multi:
+        from trainer_core import GlobalBatches
+
+        order = shuffled_order(len(dataset), seed, epoch) if shuffle else torch.arange(len(dataset))
+        shares = [b.tolist() for b in GlobalBatches(len(dataset), batch_size, seed=seed, epoch=epoch, world=world, order=order)]
+        return torch.utils.data.DataLoader(dataset, batch_sampler=shares, num_workers=workers, collate_fn=_collate,
+                                           generator=generator, worker_init_fn=_seed_worker)  # fmt: skip
     return torch.utils.data.DataLoader(
         dataset, batch_size=batch_size, shuffle=shuffle, num_workers=workers, collate_fn=_collate,
         generator=generator, worker_init_fn=_seed_worker, persistent_workers=False,
@@ -198,10 +215,11 @@ def train(config: TrainConfig, train_dir: str | Path, out_dir: str | Path, *, ec
     from torch.optim.swa_utils import AveragedModel
     from tqdm import tqdm
 
-    from trainer_core import RetentionPolicy, TorchState, TrainingRun, list_committed
+    from trainer_core import RetentionPolicy, TorchState, TrainingRun, World, current_world, list_committed
 
     torch.manual_seed(config.seed)
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    world = current_world()  # under torchrun: DDP; rank 0 alone trains the classifier, averages BN, exports
+    device = torch.device(f"cuda:{world.local_rank}" if torch.cuda.is_available() else "cpu")
     model = build_detector(config.professional, config.image_size, config.fpn_channels, config.head_convs).to(device)
     model = model.to(memory_format=torch.channels_last)  # 1.3-1.7x faster convolutions on CPU (measured)
     dataset = CocoImages(train_dir, train=True)
@@ -229,11 +247,28 @@ def train(config: TrainConfig, train_dir: str | Path, out_dir: str | Path, *, ec
             swa.load_state_dict(run.loaded_files["swa.pt"])
         start_epoch, classifier = position["epoch"] + 1, position.get("classifier")
         echo(f"resuming after epoch {position['epoch']} from {run.resumed_from}")
-    elif config.classifier_steps:
+    elif config.classifier_steps and world.main:
         from bongard_detector.shape_classifier import train_classifier
 
-        weights, classifier = train_classifier(config, CocoImages(train_dir), out_dir / "classifier", device, echo=echo, progress=progress)
+        try:
+            weights, classifier = train_classifier(config, CocoImages(train_dir), out_dir / "classifier", device, echo=echo,
+                                                   progress=progress, world=World())  # fmt: skip
+        except BaseException as exc:
+            if world.multi:
+                world.publish("bongard_detector/classifier", f"failed: {type(exc).__name__}: {exc}")
+            raise
         model.backbone.body.load_state_dict({k: v for k, v in weights.items() if not k.startswith("fc.")})
+        if world.multi:
+            world.publish("bongard_detector/classifier", "ok")
+    elif config.classifier_steps:  # the other ranks wait for rank 0's classifier; DDP then copies its weights
+        outcome = world.receive("bongard_detector/classifier", "rank 0's shape classifier", timeout_s=max(world.timeout_s, 24 * 3600))
+        if outcome != "ok":
+            raise RuntimeError(f"rank 0's shape classifier {outcome}")
+    forward = model
+    if world.multi:
+        if device.type == "cuda":  # torch's SyncBatchNorm needs CUDA; on CPU each rank normalises its share
+            model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
+        forward = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
     autocast, scaler = _autocast(device, config.precision)
     workers = loader_workers(config.workers, device)
     history, started, images_seen = [], time.perf_counter(), 0
@@ -241,13 +276,13 @@ def train(config: TrainConfig, train_dir: str | Path, out_dir: str | Path, *, ec
         for epoch in range(start_epoch, config.epochs + 1):
             model.train()
             total, count = 0.0, 0
-            bar = tqdm(loader(dataset, config.batch_size, workers, True, config.seed, epoch), total=steps_per_epoch,
-                       desc=f"epoch {epoch}/{config.epochs}", disable=not progress, unit="batch")  # fmt: skip
+            bar = tqdm(loader(dataset, config.batch_size, workers, True, config.seed, epoch, world), total=steps_per_epoch,
+                       desc=f"epoch {epoch}/{config.epochs}", disable=not progress or not world.main, unit="batch")  # fmt: skip
             for images, targets in bar:
                 images = [img.to(device) for img in images]
                 targets = [{"boxes": t["boxes"].to(device), "labels": t["labels"].to(device)} for t in targets]
                 with autocast:
-                    losses = model(images, targets)
+                    losses = forward(images, targets)
                     loss = sum(losses.values())
                 optimizer.zero_grad(set_to_none=True)
                 if scaler is not None:
@@ -270,7 +305,7 @@ def train(config: TrainConfig, train_dir: str | Path, out_dir: str | Path, *, ec
                      position={"epoch": epoch, "classifier": classifier}, files={"swa.pt": swa.state_dict()} if swa is not None else None)  # fmt: skip
         seconds = time.perf_counter() - started
         final = model
-        if swa is not None and config.epochs >= swa_start:
+        if swa is not None and config.epochs >= swa_start and world.main:  # only rank 0 exports the final model
             final = swa.module
             recompute_batchnorm(final, dataset, config.batch_size, workers, config.seed, device)
         files = {"model.pt": final.state_dict(), "config.json": asdict(config)}
