@@ -13,6 +13,7 @@ other rank instead of a hang. See :func:`trainer_core.checkpoint.commit.commit_d
 
 from __future__ import annotations
 
+import atexit
 import os
 import warnings
 from dataclasses import dataclass
@@ -89,9 +90,21 @@ def current_world() -> World:
     timeout_s = float(os.environ.get("TRAINER_CORE_DIST_TIMEOUT", DEFAULT_TIMEOUT_S))
     if not dist.is_initialized():
         dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo", timeout=timedelta(seconds=max(timeout_s, 60)))
+        atexit.register(_leave)  # a process group left to the interpreter's exit can abort it (a thread still joinable)
     # the default group's key-value store (a PrefixStore over torchrun's TCPStore): waits with a timeout
     store = dist.distributed_c10d._get_default_store()
     return World(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")), store, timeout_s)
+
+
+def _leave() -> None:
+    """Destroy the process group at exit, so its threads are joined before the interpreter goes."""
+    import torch.distributed as dist
+
+    if dist.is_initialized():
+        try:
+            dist.destroy_process_group()
+        except Exception:  # noqa: BLE001, S110 - leaving anyway; nothing is left to tell
+            pass
 
 
 def single_process_only(command: str, why: str) -> None:

@@ -31,6 +31,12 @@ class FiniteFloatRange(click.FloatRange):
             self.fail(f"{value!r} is not a finite number", param, ctx)
         return number
 
+    def _describe_range(self) -> str:
+        """The bounds for --help (click's own shows ``x<=None`` when there are none)."""
+        if self.min is None and self.max is None:
+            return "finite"
+        return super()._describe_range()
+
 
 def seed_spellings(args: Sequence[str]) -> list[str]:
     """The original projects' habits: ``--batch_size 8`` is ``--batch-size 8`` (and
