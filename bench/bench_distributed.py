@@ -77,54 +77,32 @@ def save_stall(root: Path, ranks: int) -> float:
     return max(json.loads(line)["stall"] for line in out.stdout.splitlines() if line.startswith("{"))
 
 
-def stall_main() -> None:
+def interleaved(single, pair) -> dict:
+    """TRIALS alternating runs of ``single(root)`` and ``pair(root)``: medians and the ratio's spread."""
     ratios, singles, pairs = [], [], []
     for _ in range(TRIALS):
         with tempfile.TemporaryDirectory() as tmp:
-            single = save_stall(Path(tmp), 1)
-            pair = save_stall(Path(tmp), 2)
-        singles.append(single)
-        pairs.append(pair)
-        ratios.append(pair / single)
-    median = statistics.median(ratios)
-    report(
-        "distributed_save_stall",
-        {
-            "one_process_stall_s": statistics.median(singles),
-            "two_ranks_stall_s": statistics.median(pairs),
-            "ratio_median": median,
-            "ratio_min": min(ratios),
-            "ratio_max": max(ratios),
-            "trials": TRIALS,
-        },
-        "a 2-rank save stalls training <= 1.5 x a 1-process save of the same state",
-        median <= 1.5,
-    )
+            singles.append(single(Path(tmp)))
+            pairs.append(pair(Path(tmp)))
+        ratios.append(pairs[-1] / singles[-1])
+    return {"single": statistics.median(singles), "pair": statistics.median(pairs), "ratio_median": statistics.median(ratios),
+            "ratio_min": min(ratios), "ratio_max": max(ratios), "trials": TRIALS}  # fmt: skip
 
 
 def main() -> None:
-    stall_main()
-    ratios, singles, pairs = [], [], []
-    for _ in range(TRIALS):
-        with tempfile.TemporaryDirectory() as tmp:
-            single = one_process(Path(tmp))
-            pair = two_ranks(Path(tmp))
-        singles.append(single)
-        pairs.append(pair)
-        ratios.append(pair / single)
-    median = statistics.median(ratios)
+    stall = interleaved(lambda root: save_stall(root, 1), lambda root: save_stall(root, 2))
+    report(
+        "distributed_save_stall",
+        {"one_process_stall_s": stall.pop("single"), "two_ranks_stall_s": stall.pop("pair"), **stall},
+        "a 2-rank save stalls training <= 1.5 x a 1-process save of the same state",
+        stall["ratio_median"] <= 1.5,
+    )
+    speed = interleaved(one_process, two_ranks)
     report(
         "distributed_throughput",
-        {
-            "one_process_2_threads_samples_per_s": statistics.median(singles),
-            "two_ranks_1_thread_samples_per_s": statistics.median(pairs),
-            "ratio_median": median,
-            "ratio_min": min(ratios),
-            "ratio_max": max(ratios),
-            "trials": TRIALS,
-        },
+        {"one_process_2_threads_samples_per_s": speed.pop("single"), "two_ranks_1_thread_samples_per_s": speed.pop("pair"), **speed},
         "2 ranks x 1 thread >= 0.9 x 1 process x 2 threads",
-        median >= 0.9,
+        speed["ratio_median"] >= 0.9,
     )
 
 
