@@ -1,4 +1,4 @@
-"""Under torchrun, `arc train` and `arc-serve` say in one line that they run in one process
+"""Under torchrun, `arc-serve` and `arc pretrain` say in one line that they run in one process
 (two copies would race on the same checkpoint folder instead of training together)."""
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ from pathlib import Path
 BIN = Path(sys.executable).parent
 
 
-def test_arc_train_and_arc_serve_refuse_several_ranks(tmp_path):
+def test_arc_serve_and_arc_pretrain_refuse_several_ranks(tmp_path):
     env = {**os.environ, "WORLD_SIZE": "2", "RANK": "0"}
-    for command in (["arc", "train", "--checkpoint-dir", str(tmp_path / "ck")], ["arc-serve", "--checkpoint-dir", str(tmp_path / "ck")]):
+    for command in (["arc", "pretrain", "--checkpoint-dir", str(tmp_path / "ck")], ["arc-serve", "--checkpoint-dir", str(tmp_path / "ck")]):
         result = subprocess.run([str(BIN / command[0]), *command[1:]], capture_output=True, text=True, env=env, timeout=120)
         assert result.returncode == 2, result.stderr
         lines = result.stderr.strip().splitlines()

@@ -52,10 +52,8 @@ def train(config_path, checkpoint_dir, save_as, overwrite, checkpoint_every, res
 
     from arc_comm.config import ArcConfig
     from arc_comm.session import TrainingSession, checkpoint_name_problem
-    from trainer_core import UsageError, load_config, single_process_only
+    from trainer_core import UsageError, load_config
 
-    single_process_only("arc train", "data-parallel training of the communication games is not built yet: "
-                        "their in-batch negatives need the whole batch")  # fmt: skip
     if resume_from and fine_tune_from:
         raise UsageError("choose --resume or --fine-tune, not both")
     config = load_config(ArcConfig, config_path, None, overrides)
@@ -99,8 +97,9 @@ def pretrain(config_path, task, checkpoint_dir, overrides, as_json):
     continuous channel. Then train with --set pretrained_encoder=checkpoints/pretrained_encoder_<task>.pth."""
     from arc_comm.config import ArcConfig
     from arc_comm.session import TrainingSession
-    from trainer_core import load_config
+    from trainer_core import load_config, single_process_only
 
+    single_process_only("arc pretrain", "the encoder's pretraining is short; `arc train` is what torchrun spreads")
     overrides = (*overrides, f"pretrain_task={task}") if task else overrides
     config = load_config(ArcConfig, config_path, None, overrides)
     session = TrainingSession(config, checkpoint_dir)

@@ -7,6 +7,12 @@
 * reconstruction: the receiver rebuilds the grid's height, width and every cell's colour.
 * puzzle_classification: the receiver names the ARC task the grid comes from.
 
+Under torchrun (``world``: core's World of several ranks) every rank draws the same global batch
+(the batch generator is the same on every rank) and plays its share of the games (core's
+``BatchShare``); what depends on the whole batch is computed on the gathered batch: the in-batch
+candidates, the symbol-diversity term and REINFORCE's baseline. With gradients averaged over the
+ranks a step then has the single-process objective (the Gumbel noise differs: each rank draws its own).
+
 Communication is trained with straight-through Gumbel-softmax; ``method="reinforce"`` trains the
 sender with the score-function estimator instead (reward = the receiver's log-likelihood of the
 right answer, batch-mean baseline, entropy bonus), kept for the comparison the README reports.
@@ -65,29 +71,52 @@ def _speak(model: ARCAutoencoder, latent: torch.Tensor, options: StepOptions):
     return model.receiver(message), logits, None
 
 
-def _communication_loss(task_loss: torch.Tensor, logits, reinforce, options: StepOptions) -> torch.Tensor:
-    """Mean task loss plus the sender's terms: Gumbel gradients flow through the message already."""
+def _communication_loss(task_loss: torch.Tensor, logits, reinforce, options: StepOptions, share=None) -> torch.Tensor:
+    """Mean task loss plus the sender's terms: Gumbel gradients flow through the message already.
+    With ``share`` (a rank's part of the batch) the baseline and the diversity are the whole batch's."""
     loss = task_loss.mean()
     if reinforce is not None:
         log_prob, entropy = reinforce
         reward = -task_loss.detach()
-        loss = loss - ((reward - reward.mean()) * log_prob).mean() - options.entropy_weight * entropy.mean()
+        baseline = reward.mean() if share is None else share.total(reward.sum()) / share.batch_len
+        loss = loss - ((reward - baseline) * log_prob).mean() - options.entropy_weight * entropy.mean()
     if logits is not None and options.diversity_weight:
-        loss = loss - options.diversity_weight * _diversity(logits)
+        loss = loss - options.diversity_weight * _diversity(logits if share is None else share.gather(logits))
     return loss
 
 
+def _share(world, rows: int):
+    """This rank's part of a global batch of ``rows`` games (None in a single process)."""
+    if world is None or not world.multi:
+        return None
+    from trainer_core import BatchShare
+
+    return BatchShare(world, rows)
+
+
+def _mine(share, *tensors: torch.Tensor):
+    """This rank's rows of global-batch tensors (all of them in a single process)."""
+    return tensors if share is None else tuple(share.local(t) for t in tensors)
+
+
 def selection_step(
-    model: ARCAutoencoder, grids: torch.Tensor, n: int, distractors: int | None, options: StepOptions, generator: torch.Generator
-):
+    model: ARCAutoencoder, grids: torch.Tensor, n: int, distractors: int | None, options: StepOptions, generator: torch.Generator,
+    world=None,
+):  # fmt: skip
     """(loss, accuracy) of one training batch; ``distractors=None`` plays against the whole batch."""
     if distractors is None:
         pick = torch.randperm(len(grids), generator=generator)[:n]
-        latent = model.encoder(grids[pick])
+        share = _share(world, len(pick))
+        (mine,) = _mine(share, pick)
+        latent = model.encoder(grids[mine])
         candidates = model.candidate(latent)
-        answer = torch.arange(len(pick))
+        if share is not None:  # every rank's candidates: the whole batch's negatives
+            candidates = share.gather(candidates)
+        answer = torch.arange(len(pick)) if share is None else share.mine
     else:
         targets, cand_grids, answer = selection_batch(grids, n, distractors, generator)
+        share = _share(world, len(targets))
+        targets, cand_grids, answer = _mine(share, targets, cand_grids, answer)
         latent = model.encoder(targets)
         b, k = cand_grids.shape[:2]
         candidates = model.candidate(model.encoder(cand_grids.reshape(b * k, *cand_grids.shape[2:]))).view(b, k, -1)
@@ -97,7 +126,7 @@ def selection_step(
         vector, logits, reinforce = model.channel(latent), None, None
     scores = vector @ candidates.T if distractors is None else torch.einsum("bh,bkh->bk", vector, candidates)
     task_loss = F.cross_entropy(scores, answer, reduction="none")
-    loss = _communication_loss(task_loss, logits, reinforce, options)
+    loss = _communication_loss(task_loss, logits, reinforce, options, share)
     return loss, (scores.argmax(1) == answer).float().mean()
 
 
@@ -130,21 +159,26 @@ def reconstruction_scores(model: ARCAutoencoder, vector: torch.Tensor, grids: to
     return loss, correct, count, size_right
 
 
-def reconstruction_step(model: ARCAutoencoder, grids: torch.Tensor, n: int, options: StepOptions, generator: torch.Generator):
+def reconstruction_step(model: ARCAutoencoder, grids: torch.Tensor, n: int, options: StepOptions, generator: torch.Generator, world=None):
     pick = torch.randperm(len(grids), generator=generator)[:n]
+    share = _share(world, len(pick))
+    (pick,) = _mine(share, pick)
     vector, logits, reinforce = _vector(model, grids[pick], options)
     task_loss, correct, count, _ = reconstruction_scores(model, vector, grids[pick])
-    return _communication_loss(task_loss, logits, reinforce, options), correct.sum() / count.sum()
+    return _communication_loss(task_loss, logits, reinforce, options, share), correct.sum() / count.sum()
 
 
 def classification_step(
-    model: ARCAutoencoder, grids: torch.Tensor, labels: torch.Tensor, n: int, options: StepOptions, generator: torch.Generator
-):
+    model: ARCAutoencoder, grids: torch.Tensor, labels: torch.Tensor, n: int, options: StepOptions, generator: torch.Generator,
+    world=None,
+):  # fmt: skip
     pick = torch.randperm(len(grids), generator=generator)[:n]
+    share = _share(world, len(pick))
+    (pick,) = _mine(share, pick)
     vector, logits, reinforce = _vector(model, grids[pick], options)
     scores = model.classify(vector)
     task_loss = F.cross_entropy(scores, labels[pick], reduction="none")
-    return _communication_loss(task_loss, logits, reinforce, options), (scores.argmax(1) == labels[pick]).float().mean()
+    return _communication_loss(task_loss, logits, reinforce, options, share), (scores.argmax(1) == labels[pick]).float().mean()
 
 
 def _eval_vector(model: ARCAutoencoder, grids: torch.Tensor) -> torch.Tensor:

@@ -11,6 +11,7 @@ background writer, so training does not wait for the disk.
 from __future__ import annotations
 
 import re
+import sys
 import threading
 import time
 from concurrent.futures import Future
@@ -35,6 +36,7 @@ from trainer_core import (
     allocate_run_dir,
     describe_os_error,
     load_checkpoint,
+    uneven_share_warning,
 )
 
 AUTOSAVE_PREFIX = "autosave_"  # periodic saves of `arc train`: only the newest of a run is kept
@@ -140,6 +142,11 @@ class TrainingSession:
             checkpoint_dir=self.checkpoint_dir, async_save=True, disabled_sinks=("console",), pm=pm, seed=config.seed,
             retention=RetentionPolicy(keep_last=1, pattern=f"{AUTOSAVE_PREFIX}*.pth"),
         )  # fmt: skip
+        self.world = self.run_record.world  # under torchrun (`arc train`): each rank plays its share of every batch
+        if self.world.multi and config.batch_size < self.world.size:
+            raise UsageError(f"batch_size {config.batch_size} is smaller than the {self.world.size} ranks; give each rank a game at least")
+        if (warning := uneven_share_warning(config.batch_size, self.world)) and self.world.main:
+            print(warning, file=sys.stderr)
         self.state = Status()
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -258,12 +265,13 @@ class TrainingSession:
     # --- the loops ------------------------------------------------------------------------------
     def _train_step(self):
         c = self.config
+        world = self.world if self.world.multi else None
         if c.task_type == "selection":
             distractors = None if c.in_batch_negatives else c.num_distractors
-            return games.selection_step(self.model, self.train_grids, c.batch_size, distractors, self.options, self.generator)
+            return games.selection_step(self.model, self.train_grids, c.batch_size, distractors, self.options, self.generator, world)
         if c.task_type == "reconstruction":
-            return games.reconstruction_step(self.model, self.train_grids, c.batch_size, self.options, self.generator)
-        return games.classification_step(self.model, self.train_grids, self.train_labels, c.batch_size, self.options, self.generator)
+            return games.reconstruction_step(self.model, self.train_grids, c.batch_size, self.options, self.generator, world)
+        return games.classification_step(self.model, self.train_grids, self.train_labels, c.batch_size, self.options, self.generator, world)
 
     def evaluate(self) -> dict[str, float]:
         """Held-out metrics of the configured task (val_acc: selection accuracy at num_distractors,
@@ -289,6 +297,7 @@ class TrainingSession:
                     loss, accuracy = self._train_step()
                     self.optimizer.zero_grad(set_to_none=True)
                     loss.backward()
+                    self.world.average_gradients(self.model.parameters())
                     self.optimizer.step()
                     if self.scheduler is not None:
                         self.scheduler.step()

@@ -55,6 +55,26 @@ class World:
         dist.all_reduce(tensor)
         return tensor.tolist()
 
+    def average_gradients(self, parameters: Any) -> None:
+        """Average the gradients over the ranks (one all-reduce of them all, flattened), for a
+        trainer whose step does not go through DDP's forward (arc's games call the model's parts).
+        Only parameters with a gradient take part: every rank runs the same graph, so the same ones."""
+        if not self.multi:
+            return
+        import torch
+        import torch.distributed as dist
+
+        grads = [p.grad for p in parameters if p.grad is not None]
+        if not grads:
+            return
+        flat = torch.cat([g.reshape(-1) for g in grads])
+        dist.all_reduce(flat)
+        flat /= self.size
+        offset = 0
+        for grad in grads:
+            grad.copy_(flat[offset : offset + grad.numel()].view_as(grad))
+            offset += grad.numel()
+
     def publish(self, key: str, value: str | bytes) -> None:
         self.store.set(key, value)
 

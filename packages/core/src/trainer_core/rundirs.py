@@ -1,20 +1,45 @@
 """Run directories that never overwrite: ``run_NNN`` and timestamped names.
 
 Allocation relies on ``os.mkdir`` failing when the name exists, so two processes starting at the
-same instant get different directories.
+same instant get different directories. Under torchrun the ranks of one run agree on one directory:
+rank 0 creates it and tells the others through torch.distributed's store.
 """
 
 from __future__ import annotations
 
 import os
 import re
+from collections import Counter
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
+
+_ASKED: Counter = Counter()  # allocations per (root, prefix): the same count on every rank that asks
+
+
+def _one_for_all_ranks(root: Path, prefix: str, make: Callable[[], Path]) -> Path:
+    """``make()`` on rank 0; the other ranks of a torchrun job receive its result."""
+    if int(os.environ.get("WORLD_SIZE", "1") or 1) <= 1:
+        return make()
+    from trainer_core.distributed import current_world
+
+    world = current_world()
+    _ASKED[(str(root.absolute()), prefix)] += 1
+    key = f"trainer_core/run_dir/{root.absolute()}/{prefix}/{_ASKED[(str(root.absolute()), prefix)]}"
+    if world.main:
+        path = make()
+        world.publish(key, str(path))
+        return path
+    return Path(world.receive(key, f"rank 0's new run directory in {root}"))
 
 
 def allocate_run_dir(root: str | os.PathLike, prefix: str = "run_", width: int = 3) -> Path:
     """Create and return ``root/<prefix>NNN`` with the next free number (never reusing one)."""
     root = Path(root)
+    return _one_for_all_ranks(root, prefix, lambda: _next_numbered(root, prefix, width))
+
+
+def _next_numbered(root: Path, prefix: str, width: int) -> Path:
     root.mkdir(parents=True, exist_ok=True)
     pattern = re.compile(rf"^{re.escape(prefix)}(\d+)$")
     taken = [int(m.group(1)) for name in os.listdir(root) if (m := pattern.match(name))]
@@ -31,6 +56,10 @@ def allocate_run_dir(root: str | os.PathLike, prefix: str = "run_", width: int =
 def timestamped_run_dir(root: str | os.PathLike, prefix: str = "run_", now: datetime | None = None) -> Path:
     """Create ``root/<prefix><YYYYmmdd_HHMMSS>``, adding ``_2``, ``_3``... if taken."""
     root = Path(root)
+    return _one_for_all_ranks(root, prefix, lambda: _next_stamped(root, prefix, now))
+
+
+def _next_stamped(root: Path, prefix: str, now: datetime | None) -> Path:
     root.mkdir(parents=True, exist_ok=True)
     stamp = (now or datetime.now()).strftime("%Y%m%d_%H%M%S")
     suffix = 1
