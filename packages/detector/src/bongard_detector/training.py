@@ -215,7 +215,7 @@ def train(config: TrainConfig, train_dir: str | Path, out_dir: str | Path, *, ec
     from torch.optim.swa_utils import AveragedModel
     from tqdm import tqdm
 
-    from trainer_core import RetentionPolicy, TorchState, TrainingRun, World, current_world, list_committed
+    from trainer_core import RetentionPolicy, TorchState, TrainingRun, World, current_world, list_committed, sync_batchnorm
 
     torch.manual_seed(config.seed)
     world = current_world()  # under torchrun: DDP; rank 0 alone trains the classifier, averages BN, exports
@@ -266,8 +266,7 @@ def train(config: TrainConfig, train_dir: str | Path, out_dir: str | Path, *, ec
             raise RuntimeError(f"rank 0's shape classifier {outcome}")
     forward = model
     if world.multi:
-        if device.type == "cuda":  # torch's SyncBatchNorm needs CUDA; on CPU each rank normalises its share
-            model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
+        model = sync_batchnorm(model, device)  # torch's SyncBatchNorm on CUDA, core's GlobalBatchNorm on CPU
         forward = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
     autocast, scaler = _autocast(device, config.precision)
     workers = loader_workers(config.workers, device)

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from trainer_core import GlobalBatches, RetentionPolicy, SplitData, TorchState, TrainingRun, VisualizationEvent
+from trainer_core import GlobalBatches, RetentionPolicy, SplitData, TorchState, TrainingRun, VisualizationEvent, sync_batchnorm
 from vizwatch.trainer.config import VizwatchConfig
 from vizwatch.trainer.data import load_dataset
 from vizwatch.trainer.layout import LAYOUT
@@ -91,7 +91,9 @@ def train(
 
     metrics: dict = dict(run.resumed.metrics) if run.resumed is not None else {}  # a finished run resumed trains nothing
     world = run.world  # under torchrun: DDP, each rank trains on its share of every global batch
-    forward = torch.nn.parallel.DistributedDataParallel(model) if world.multi else model
+    forward = model
+    if world.multi:  # batch norm over the global batch (torch's SyncBatchNorm is CUDA-only: core's on CPU)
+        forward = torch.nn.parallel.DistributedDataParallel(sync_batchnorm(model))
     with run:
         model.train()
         while epoch < config.epochs:
