@@ -60,8 +60,10 @@ def generate_data(output, participants, trials_per_participant, seed, lapse_accu
 @click.option("--data", "data_source", type=click.Path(dir_okay=False), help="Trials file (.csv/.h5) instead of the simulated default.")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override any config key, e.g. model.layers=3 (repeatable).")
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: only on a terminal).")
+@click.option("--devices", type=click.IntRange(min=1, max=4096), default=None,
+              help="Local devices sharing each batch (default: as many as split training.batch_size evenly).")  # fmt: skip
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary at the end.")
-def train_cmd(config_path, epochs, checkpoint_every, log_every, output_dir, resume, seed, data_source, overrides, progress, as_json):
+def train_cmd(config_path, epochs, checkpoint_every, log_every, output_dir, resume, seed, data_source, overrides, progress, devices, as_json):
     """Train Choice2Vec; checkpoint, cluster and draw every --checkpoint-every epochs."""
     from choice2vec.config import Choice2VecConfig
     from choice2vec.train import train
@@ -79,7 +81,8 @@ def train_cmd(config_path, epochs, checkpoint_every, log_every, output_dir, resu
     if resume and config_path is None:
         config_path = _resume_config(resume)  # the run's own config; flags on top must leave it unchanged
     config = load_config(Choice2VecConfig, config_path, flags, overrides)
-    summary = train(config, output_dir=output_dir, resume=resume, progress=progress, echo=click.echo)
+    say = (lambda line: click.echo(line, err=True)) if as_json else click.echo  # --json: stdout holds the JSON alone
+    summary = train(config, output_dir=output_dir, resume=resume, progress=progress, echo=say, devices=devices)
     if as_json:
         echo_json(summary)
     else:

@@ -85,12 +85,23 @@ def temperature_at(epoch, config: dict):
     return jnp.maximum(config["min_temperature"], config["max_temperature"] * config["temperature_decay"] ** epoch)
 
 
-def make_train_chunk(model: Choice2Vec, optimizer: optax.GradientTransformation, sequences, config: dict):
+def make_train_chunk(model: Choice2Vec, optimizer: optax.GradientTransformation, sequences, config: dict, mesh=None):
     """A jitted ``chunk(state, n) -> (state, per-step metrics)`` running n steps in one scan.
 
     ``state`` = {"params", "opt_state", "key", "epoch"}; ``sequences`` (P, T, 4) on the device.
+    With ``mesh`` (a ``jax.sharding.Mesh`` with a ``data`` axis) the sequences and the state are
+    replicated and each sampled batch is sharded over ``data``: XLA splits the forward and backward
+    by rows and reduces the gradients. The program is the single-device one (the batch is sampled
+    with the partitionable threefry, so its values do not depend on the sharding): only the float
+    summation order differs.
     """
-    sequences = jnp.asarray(sequences)
+    if mesh is not None:
+        from jax.sharding import NamedSharding, PartitionSpec
+
+        rows = NamedSharding(mesh, PartitionSpec("data"))
+        sequences = jax.device_put(jnp.asarray(sequences), NamedSharding(mesh, PartitionSpec()))
+    else:
+        sequences = jnp.asarray(sequences)
     participants, total = sequences.shape[:2]
     window, batch = config["window"], config["batch_size"]
 
@@ -100,6 +111,8 @@ def make_train_chunk(model: Choice2Vec, optimizer: optax.GradientTransformation,
         start = jax.random.randint(k_start, (batch,), 0, total - window + 1)
         x = jax.vmap(lambda p, s: jax.lax.dynamic_slice_in_dim(sequences[p], s, window, 0))(who, start)
         mask = span_mask(k_mask, batch, window, config["mask_prob"], config["mask_span"])
+        if mesh is not None:
+            x, mask = jax.lax.with_sharding_constraint(x, rows), jax.lax.with_sharding_constraint(mask, rows)
         temperature = temperature_at(state["epoch"], config)
         grads, metrics = jax.grad(losses, has_aux=True)(state["params"], model, x, mask, k_loss, temperature, config)
         updates, opt_state = optimizer.update(grads, state["opt_state"], state["params"])
@@ -109,7 +122,10 @@ def make_train_chunk(model: Choice2Vec, optimizer: optax.GradientTransformation,
     def chunk(state, n: int):
         return jax.lax.scan(step, state, None, length=n)
 
-    return jax.jit(chunk, static_argnums=1, donate_argnums=0)
+    if mesh is None:
+        return jax.jit(chunk, static_argnums=1, donate_argnums=0)
+    # the state comes back replicated, as it went in: the next chunk reuses the one compilation
+    return jax.jit(chunk, static_argnums=1, donate_argnums=0, out_shardings=NamedSharding(mesh, PartitionSpec()))
 
 
 def init_state(model: Choice2Vec, optimizer: optax.GradientTransformation, config: dict, seed: int) -> dict[str, Any]:

@@ -102,13 +102,16 @@ def train(
     progress: bool | None = None,
     echo: Callable[[str], None] = print,
     stop_after: int | None = None,
+    devices: int | None = None,
 ) -> dict[str, Any]:
     """Train (or continue ``resume``, a run directory) and checkpoint every ``checkpoint_every`` epochs.
 
-    ``stop_after`` stops this call after that many epochs (tests use it to interrupt a run)."""
+    ``stop_after`` stops this call after that many epochs (tests use it to interrupt a run).
+    ``devices``: how many local devices share each batch (default: as many as split it evenly)."""
     import jax
     from tqdm.auto import tqdm
 
+    from choice2vec.devices import CompileCounter, choose_device_count, data_mesh, pin_random_bits, replicate
     from choice2vec.model import Choice2Vec
     from choice2vec.objective import init_state, make_optimizer, make_representer, make_train_chunk
     from trainer_core import JaxState, TrainingRun
@@ -119,8 +122,12 @@ def train(
         if any(run_dir.glob("checkpoint_epoch_*")):
             raise UsageError(f"{run_dir} already holds checkpoints; continue it with --resume {run_dir} or choose another --output-dir")
 
-    prep = prepare(config)
+    random_bits = pin_random_bits()
     tc = config.training
+    count = choose_device_count(devices, tc.batch_size, len(jax.devices()), jax.default_backend())
+    mesh = data_mesh(count)
+    parallelism = {"devices": count, "processes": jax.process_count(), **random_bits}
+    prep = prepare(config)
     model = Choice2Vec(**config.model.model_dump())
     optimizer = make_optimizer(prep.objective)
     state = init_state(model, optimizer, prep.objective, tc.seed)
@@ -140,7 +147,13 @@ def train(
         }
         history = list(run.loaded_files[ck.META]["training_history"])
         echo(f"Resuming {run_dir} from epoch {epoch:,}")
-    chunk = make_train_chunk(model, optimizer, prep.train_sequences, prep.objective)
+        before = run.loaded_files[ck.META].get("parallelism", {"devices": 1, "processes": 1})
+        if (before.get("devices"), before.get("processes")) != (count, parallelism["processes"]):
+            echo(f"   written on {before.get('devices')} device(s) in {before.get('processes')} process(es), continued on {count} in "
+                 f"{parallelism['processes']}: the same sampled data from epoch {epoch:,}; floats may differ in the last bits")  # fmt: skip
+    state = replicate(state, mesh)
+    chunk = make_train_chunk(model, optimizer, prep.train_sequences, prep.objective, mesh)
+    compiles = CompileCounter()
     represent = make_representer(model, config.model.window, config.data.representation_passes)
     stop = tc.epochs if stop_after is None else min(tc.epochs, epoch + stop_after)
     started = time.perf_counter()
@@ -151,7 +164,8 @@ def train(
             total=tc.epochs, initial=epoch, disable=None if progress is None else not progress, unit="epoch", desc="c2v train"
         ) as bar:
             while epoch < stop:
-                state, metrics = chunk(state, tc.log_every)
+                with compiles:
+                    state, metrics = chunk(state, tc.log_every)
                 epoch += tc.log_every
                 row = _history_row(epoch, jax.device_get(metrics))
                 history.append(row)
@@ -161,7 +175,7 @@ def train(
                 if epoch % tc.checkpoint_every == 0 or epoch == tc.epochs:
                     t0 = time.perf_counter()
                     jax_state.update(params=state["params"], opt_state=state["opt_state"], key=state["key"])
-                    summaries.append(_checkpoint(run, prep, state, represent, history, row, epoch, echo))
+                    summaries.append(_checkpoint(run, prep, state, represent, history, row, epoch, echo, parallelism))
                     checkpoint_seconds += time.perf_counter() - t0
         if epoch < tc.epochs:
             run.status = "interrupted"
@@ -174,10 +188,12 @@ def train(
         "seconds": total,
         "checkpoint_seconds": checkpoint_seconds,
         "final": history[-1] if history else {},
+        "devices": count,
+        "compilations": compiles.count,  # of the scanned training step: once for the whole run
     }
 
 
-def _checkpoint(run, prep: Prepared, state, represent, history, row, epoch: int, echo) -> dict[str, Any]:
+def _checkpoint(run, prep: Prepared, state, represent, history, row, epoch: int, echo, parallelism: dict) -> dict[str, Any]:
     import jax
 
     from choice2vec.analysis import analyse
@@ -197,6 +213,7 @@ def _checkpoint(run, prep: Prepared, state, represent, history, row, epoch: int,
             "training_config": config.training.model_dump(),
             "data_config": config.data.model_dump() | ({"task": prep.trials.task.to_dict()} if prep.trials.task else {}),
             "training_history": history,
+            "parallelism": parallelism,
         },
         ck.RESULTS_JSON: analysis,
         ck.RESULTS_NPZ: arrays,
