@@ -57,3 +57,32 @@ def test_a_device_count_that_does_not_fit_is_one_line(tmp_path):
                                  *TINY], capture_output=True, text=True, timeout=300, env=env)  # fmt: skip
         assert result.returncode == 2 and needle in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert not (tmp_path / "x").exists() or not any((tmp_path / "x").iterdir())
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_two_processes_write_one_checkpoint_series_that_verifies(tmp_path):
+    """jax.distributed on 127.0.0.1, one CPU device each: process 0 writes, both take part in the commit."""
+    from trainer_core import list_committed, verify_checkpoint
+
+    port = _free_port()
+    args = ["--epochs", "40", "--log-every", "10", "--checkpoint-every", "20", "--output-dir", str(tmp_path / "run"),
+            "--coordinator", f"127.0.0.1:{port}", "--num-processes", "2", *TINY]  # fmt: skip
+    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+    procs = [subprocess.Popen([str(BIN / "c2v"), "train", *args, "--process-id", str(i)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True, env=env) for i in range(2)]  # fmt: skip
+    outs = [p.communicate(timeout=600) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outs[0][1][-2000:] + outs[1][1][-2000:]
+    summary = json.loads(outs[0][0])
+    assert summary["devices"] == 2 and summary["epoch"] == 40 and outs[1][0] == ""  # process 0 reports
+    series = list_committed(tmp_path / "run")
+    assert [c.epoch for c in series] == [20, 40]
+    assert all(c.extra["world_size"] == 2 and verify_checkpoint(c.path).status == "ok" for c in series)
+    meta = json.loads((tmp_path / "run" / "checkpoint_epoch_000040" / "checkpoint.json").read_text())
+    assert meta["parallelism"]["processes"] == 2 and "best_accuracy" in series[-1].metrics

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import sys
 from pathlib import Path
 
 import click
@@ -62,8 +65,15 @@ def generate_data(output, participants, trials_per_participant, seed, lapse_accu
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: only on a terminal).")
 @click.option("--devices", type=click.IntRange(min=1, max=4096), default=None,
               help="Local devices sharing each batch (default: as many as split training.batch_size evenly).")  # fmt: skip
+@click.option("--coordinator", envvar="JAX_COORDINATOR_ADDRESS", metavar="HOST:PORT",
+              help="Several processes: process 0's address (env JAX_COORDINATOR_ADDRESS).")  # fmt: skip
+@click.option("--num-processes", type=click.IntRange(min=1, max=65_536), envvar="JAX_NUM_PROCESSES",
+              help="Several processes: how many (env JAX_NUM_PROCESSES).")  # fmt: skip
+@click.option("--process-id", type=click.IntRange(min=0, max=65_535), envvar="JAX_PROCESS_ID",
+              help="Several processes: this one's index, 0 writes (env JAX_PROCESS_ID).")  # fmt: skip
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary at the end.")
-def train_cmd(config_path, epochs, checkpoint_every, log_every, output_dir, resume, seed, data_source, overrides, progress, devices, as_json):
+def train_cmd(config_path, epochs, checkpoint_every, log_every, output_dir, resume, seed, data_source, overrides, progress, devices,
+              coordinator, num_processes, process_id, as_json):  # fmt: skip
     """Train Choice2Vec; checkpoint, cluster and draw every --checkpoint-every epochs."""
     from choice2vec.config import Choice2VecConfig
     from choice2vec.train import train
@@ -82,13 +92,34 @@ def train_cmd(config_path, epochs, checkpoint_every, log_every, output_dir, resu
         config_path = _resume_config(resume)  # the run's own config; flags on top must leave it unchanged
     config = load_config(Choice2VecConfig, config_path, flags, overrides)
     say = (lambda line: click.echo(line, err=True)) if as_json else click.echo  # --json: stdout holds the JSON alone
-    summary = train(config, output_dir=output_dir, resume=resume, progress=progress, echo=say, devices=devices)
+    with _stdout_to_stderr(bool(num_processes and num_processes > 1)):  # gloo prints its connections on stdout
+        summary = train(config, output_dir=output_dir, resume=resume, progress=progress, echo=say, devices=devices,
+                        processes=(coordinator, num_processes, process_id))  # fmt: skip
+    if process_id and (num_processes or 1) > 1:  # process 0 reports for the job
+        return
     if as_json:
         echo_json(summary)
     else:
         click.echo(
             f"done: {summary['epoch']} epochs in {summary['seconds']:.0f} s ({summary['checkpoint_seconds']:.0f} s in checkpoints); {summary['run_dir']}"
         )
+
+
+@contextlib.contextmanager
+def _stdout_to_stderr(active: bool):
+    """Point file descriptor 1 at stderr for a while (libraries' C++ code writes to it directly)."""
+    if not active:
+        yield
+        return
+    sys.stdout.flush()
+    saved = os.dup(1)
+    os.dup2(2, 1)
+    try:
+        yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
 
 
 def _resume_config(run_dir: str) -> str | None:

@@ -34,25 +34,52 @@ def choose_device_count(requested: int | None, batch_size: int, available: int, 
     return requested
 
 
+def start_processes(coordinator: str | None, num_processes: int | None, process_id: int | None) -> None:
+    """``jax.distributed.initialize`` for a job of several processes (nothing for one)."""
+    if not num_processes or num_processes <= 1:
+        return
+    if coordinator is None or process_id is None:
+        raise UsageError("several processes need --coordinator HOST:PORT and --process-id I as well as --num-processes P")
+    if not 0 <= process_id < num_processes:
+        raise UsageError(f"--process-id {process_id} is outside 0..{num_processes - 1}")
+    import jax
+
+    jax.distributed.initialize(coordinator, num_processes, process_id)
+
+
 def data_mesh(count: int):
-    """The mesh of the first ``count`` devices with a ``data`` axis (None for one device)."""
-    if count <= 1:
-        return None
+    """The mesh with a ``data`` axis: the first ``count`` devices of one process, or every device of
+    every process in a job of several (None for one device in one process)."""
     import jax
     import numpy as np
     from jax.sharding import Mesh
 
+    if jax.process_count() > 1:
+        return Mesh(np.array(jax.devices()), ("data",))
+    if count <= 1:
+        return None
     return Mesh(np.array(jax.devices()[:count]), ("data",))
 
 
 def replicate(tree: Any, mesh) -> Any:
-    """``tree`` copied to every device of ``mesh`` (unchanged without one)."""
+    """``tree`` copied to every device of ``mesh`` (unchanged without one). Across processes each
+    process gives its own, identical copy (``make_array_from_process_local_data``)."""
     if mesh is None:
         return tree
     import jax
+    import numpy as np
     from jax.sharding import NamedSharding, PartitionSpec
 
-    return jax.device_put(tree, NamedSharding(mesh, PartitionSpec()))
+    everywhere = NamedSharding(mesh, PartitionSpec())
+    if jax.process_count() == 1:
+        return jax.device_put(tree, everywhere)
+
+    def put(value: Any) -> Any:
+        if jax.dtypes.issubdtype(value.dtype, jax.dtypes.prng_key):  # typed keys travel as their raw bits
+            return jax.random.wrap_key_data(put(jax.random.key_data(value)), impl=jax.random.key_impl(value))
+        return jax.make_array_from_process_local_data(everywhere, np.asarray(value))
+
+    return jax.tree_util.tree_map(put, tree)
 
 
 class CompileCounter:

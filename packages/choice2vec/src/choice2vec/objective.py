@@ -23,6 +23,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
 from choice2vec.features import CORRECT, LOG_RT
@@ -98,8 +99,10 @@ def make_train_chunk(model: Choice2Vec, optimizer: optax.GradientTransformation,
     if mesh is not None:
         from jax.sharding import NamedSharding, PartitionSpec
 
+        from choice2vec.devices import replicate
+
         rows = NamedSharding(mesh, PartitionSpec("data"))
-        sequences = jax.device_put(jnp.asarray(sequences), NamedSharding(mesh, PartitionSpec()))
+        sequences = replicate(np.asarray(sequences), mesh)
     else:
         sequences = jnp.asarray(sequences)
     participants, total = sequences.shape[:2]

@@ -103,19 +103,28 @@ def train(
     echo: Callable[[str], None] = print,
     stop_after: int | None = None,
     devices: int | None = None,
+    processes: tuple[str | None, int | None, int | None] = (None, None, None),
 ) -> dict[str, Any]:
     """Train (or continue ``resume``, a run directory) and checkpoint every ``checkpoint_every`` epochs.
 
     ``stop_after`` stops this call after that many epochs (tests use it to interrupt a run).
-    ``devices``: how many local devices share each batch (default: as many as split it evenly)."""
+    ``devices``: how many local devices share each batch (default: as many as split it evenly).
+    ``processes``: (coordinator, process count, this process's id) of a multi-process job: every
+    device of every process shares each batch; process 0 writes the checkpoints and the analysis."""
     import jax
     from tqdm.auto import tqdm
 
-    from choice2vec.devices import CompileCounter, choose_device_count, data_mesh, pin_random_bits, replicate
+    from choice2vec.devices import CompileCounter, choose_device_count, data_mesh, pin_random_bits, replicate, start_processes
     from choice2vec.model import Choice2Vec
     from choice2vec.objective import init_state, make_optimizer, make_representer, make_train_chunk
-    from trainer_core import JaxState, TrainingRun
+    from trainer_core import JaxState, TrainingRun, jax_world
 
+    start_processes(*processes)
+    world = jax_world()
+    if world.multi and resume is None and not output_dir:
+        raise UsageError("several processes write one run: give them the same --output-dir (on a shared file system)")
+    if not world.main:
+        echo = lambda line: None  # noqa: E731 - process 0 reports
     if resume is None:
         run_dir = Path(output_dir) if output_dir else new_run_dir(".")
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -124,7 +133,11 @@ def train(
 
     random_bits = pin_random_bits()
     tc = config.training
-    count = choose_device_count(devices, tc.batch_size, len(jax.devices()), jax.default_backend())
+    count = choose_device_count(devices, tc.batch_size, len(jax.local_devices()), jax.default_backend())
+    if world.multi:  # every device of every process
+        count = len(jax.devices())
+        if tc.batch_size % count:
+            raise UsageError(f"training.batch_size {tc.batch_size} does not split over the job's {count} devices; use a multiple of {count}")
     mesh = data_mesh(count)
     parallelism = {"devices": count, "processes": jax.process_count(), **random_bits}
     prep = prepare(config)
@@ -134,7 +147,7 @@ def train(
     jax_state = JaxState(state["params"], state["opt_state"], state["key"])
     # metrics.jsonl and whatever sinks are installed (TensorBoard...); the console lines are ours
     run = TrainingRun(config, layout=ck.LAYOUT_SPEC, state=jax_state, run_dir=None if resume else run_dir, resume=resume,
-                      disabled_sinks=("console",), seed=tc.seed)  # fmt: skip
+                      disabled_sinks=("console",), seed=tc.seed, world=world)  # fmt: skip
     run_dir = run.run_dir
     history: list[dict[str, float]] = []
     epoch = int(run.position.get("epoch", 0))
@@ -161,7 +174,8 @@ def train(
     summaries = []
     with run:
         with tqdm(
-            total=tc.epochs, initial=epoch, disable=None if progress is None else not progress, unit="epoch", desc="c2v train"
+            total=tc.epochs, initial=epoch, disable=(None if progress is None else not progress) if world.main else True, unit="epoch",
+            desc="c2v train",
         ) as bar:
             while epoch < stop:
                 with compiles:
@@ -195,6 +209,10 @@ def train(
 
 def _checkpoint(run, prep: Prepared, state, represent, history, row, epoch: int, echo, parallelism: dict) -> dict[str, Any]:
     import jax
+
+    if not run.world.main:  # the parameters are replicated: process 0 writes them and the analysis
+        info = run.save(step=epoch, epoch=epoch, position={"epoch": epoch}, name=ck.checkpoint_name(epoch))
+        return {"epoch": epoch, "path": str(info.path)}
 
     from choice2vec.analysis import analyse
     from choice2vec.figures import checkpoint_figure

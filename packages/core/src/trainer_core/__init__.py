@@ -42,6 +42,7 @@ _EXPORTS = {
     "BatchShare": "trainer_core.distributed",
     "single_process_only": "trainer_core.distributed",
     "current_world": "trainer_core.distributed",
+    "jax_world": "trainer_core.distributed",
     "sync_batchnorm": "trainer_core.torch_parallel",
     "uneven_share_warning": "trainer_core.distributed",
     "Run": "trainer_core.run",

@@ -116,6 +116,37 @@ def current_world() -> World:
     return World(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")), store, timeout_s)
 
 
+class _JaxStore:
+    """jax.distributed's key-value service seen as the store :class:`World` uses (set, wait, get)."""
+
+    def __init__(self, client: Any) -> None:
+        self.client, self._arrived = client, {}
+
+    def set(self, key: str, value: str | bytes) -> None:
+        self.client.key_value_set_bytes(key, value.encode() if isinstance(value, str) else value)
+
+    def wait(self, keys: list[str], timeout: timedelta) -> None:
+        for key in keys:
+            self._arrived[key] = self.client.blocking_key_value_get_bytes(key, max(int(timeout.total_seconds() * 1000), 1))
+
+    def get(self, key: str) -> bytes:
+        return self._arrived.pop(key)
+
+
+def jax_world() -> World:
+    """The world of a JAX job started with ``jax.distributed.initialize``: this process's index
+    among ``jax.process_count()``, the multi-rank commit going through jax's own key-value service
+    (the same protocol and timeout as under torchrun); a world of one otherwise."""
+    import jax
+
+    if jax.process_count() <= 1:
+        return SINGLE
+    from jax._src.distributed import global_state  # the client jax.distributed.initialize made (orbax uses it too)
+
+    timeout_s = float(os.environ.get("TRAINER_CORE_DIST_TIMEOUT", DEFAULT_TIMEOUT_S))
+    return World(jax.process_index(), jax.process_count(), jax.process_index(), _JaxStore(global_state.client), timeout_s)
+
+
 def _leave() -> None:
     """Destroy the process group at exit, so its threads are joined before the interpreter goes."""
     import torch.distributed as dist

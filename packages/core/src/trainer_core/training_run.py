@@ -365,7 +365,8 @@ class TrainingRun:
         resolved = config_json(self.config) if self.config is not None else None
         state_files: dict[str, Any] = {}
         if self.world.multi and not self.world.main:  # a rank's own part: its RNGs and position
-            state_files = {rank_file(self.world.rank): self.state.rank_state(position)} if self.state is not None else {}
+            own = getattr(self.state, "rank_state", None)  # a replicated state (JAX's) has no part of its own
+            state_files = {rank_file(self.world.rank): own(position)} if own is not None else {}
         elif layout.single_file:
             single = {**({"config": resolved} if resolved is not None else {}), **(payload or {})}
             if self.state is not None:
