@@ -42,6 +42,16 @@ def test_two_devices_train_what_one_device_trains_in_one_compilation(tmp_path):
     assert two["final"]["total"] == pytest.approx(one["final"]["total"], rel=1e-4)
     meta = json.loads((tmp_path / "two" / "checkpoint_epoch_000040" / "checkpoint.json").read_text())
     assert meta["parallelism"] == {"devices": 2, "processes": 1, "jax_threefry_partitionable": True}
+    # an interruption resumed on the same 2 devices is bit-identical
+    import shutil
+
+    shutil.copytree(tmp_path / "two", tmp_path / "cut")
+    shutil.rmtree(tmp_path / "cut" / "checkpoint_epoch_000040")
+    again = subprocess.run([str(BIN / "c2v"), "train", "--resume", str(tmp_path / "cut"), "--devices", "2", *TINY], capture_output=True,
+                           text=True, timeout=600, env=TWO_DEVICES)  # fmt: skip
+    assert again.returncode == 0, again.stderr[-3000:]
+    weights = "checkpoint_epoch_000040/model_weights.msgpack"
+    assert (tmp_path / "cut" / weights).read_bytes() == (tmp_path / "two" / weights).read_bytes()
     # another device count continues the same run, and says so
     resumed = subprocess.run([str(BIN / "c2v"), "train", "--resume", str(tmp_path / "two"), "--epochs", "60", "--devices", "1", *TINY],
                              capture_output=True, text=True, timeout=600, env=TWO_DEVICES)  # fmt: skip
