@@ -73,25 +73,36 @@ def test_resume_mid_epoch_at_the_same_world_size_is_bit_identical(tmp_path):
     assert all(torch.equal(a[name], b[name]) for name in a)
 
 
-MISSING_RANK = textwrap.dedent(
+def _rank_script(width: int, after_first_save: str) -> str:
+    """A script for each rank: a Linear(width, width) run that saves once, then ``after_first_save``."""
+    head = textwrap.dedent(
+        f"""
+        import os, signal, sys, time, torch
+        import trainer_core.checkpoint.commit as commit
+        from trainer_core import TorchState, TrainingRun
+        from trainer_core.example.config import ExampleConfig
+        from trainer_core.example.layout import LAYOUT
+        model = torch.nn.Linear({width}, {width})
+        run = TrainingRun(ExampleConfig(), layout=LAYOUT, state=TorchState(model), run_dir=sys.argv[1])
+        with run:
+            run.save(step=1, epoch=1)
+        """
+    )
+    return head + textwrap.indent(textwrap.dedent(after_first_save), "    ")
+
+
+MISSING_RANK = _rank_script(
+    2,
     """
-    import sys, time, torch
-    from trainer_core import TorchState, TrainingRun
-    from trainer_core.example.config import ExampleConfig
-    from trainer_core.example.layout import LAYOUT
-    model = torch.nn.Linear(2, 2)
-    run = TrainingRun(ExampleConfig(), layout=LAYOUT, state=TorchState(model), run_dir=sys.argv[1])
-    with run:
-        run.save(step=1, epoch=1)
-        if run.world.rank == 1:
-            time.sleep(20)  # never reaches the second save's barrier
-            sys.exit(0)
-        try:
-            run.save(step=2, epoch=1)
-        except Exception as exc:
-            print("RANK0:", type(exc).__name__, exc, flush=True)
-            sys.exit(3)
-    """
+    if run.world.rank == 1:
+        time.sleep(20)  # never reaches the second save's barrier
+        sys.exit(0)
+    try:
+        run.save(step=2, epoch=1)
+    except Exception as exc:
+        print("RANK0:", type(exc).__name__, exc, flush=True)
+        sys.exit(3)
+    """,
 )
 
 
@@ -105,29 +116,20 @@ def test_a_rank_that_never_arrives_fails_the_save_within_the_timeout(tmp_path):
     assert not [p for p in (tmp_path / "run" / "checkpoints").iterdir() if p.name.startswith(".tmp-")]  # rank 0 cleaned up
 
 
-KILLED_RANK = textwrap.dedent(
+KILLED_RANK = _rank_script(
+    256,
     """
-    import os, signal, sys, torch
-    import trainer_core.checkpoint.commit as commit
-    from trainer_core import TorchState, TrainingRun
-    from trainer_core.example.config import ExampleConfig
-    from trainer_core.example.layout import LAYOUT
-    model = torch.nn.Linear(256, 256)
-    run = TrainingRun(ExampleConfig(), layout=LAYOUT, state=TorchState(model), run_dir=sys.argv[1])
-    with run:
-        run.save(step=1, epoch=1)
-        if run.world.rank == 1:
-            real = commit.write_durable
-            def dying(path, data):  # half of this rank's part is on disk when the kernel kills it
-                with open(path, "wb") as f:
-                    f.write(b"x" * 100)
-                    f.flush()
-                os.kill(os.getpid(), signal.SIGKILL)
-            commit.write_durable = dying
-        with torch.no_grad():
-            model.weight.add_(1.0)
-        run.save(step=2, epoch=2)
-    """
+    if run.world.rank == 1:
+        def dying(path, data):  # half of this rank's part is on disk when the kernel kills it
+            with open(path, "wb") as f:
+                f.write(b"x" * 100)
+                f.flush()
+            os.kill(os.getpid(), signal.SIGKILL)
+        commit.write_durable = dying
+    with torch.no_grad():
+        model.weight.add_(1.0)
+    run.save(step=2, epoch=2)
+    """,
 )
 
 
