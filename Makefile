@@ -15,7 +15,7 @@ PYTEST_WORKERS ?= 2
 $(STAMP): $(foreach p,$(PACKAGES),packages/$(p)/pyproject.toml) requirements-dev.txt Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --disable-pip-version-check $(PINS) -r requirements-dev.txt \
-		-e 'packages/core[torch,jax,tensorboard]' $(foreach p,$(filter-out core,$(PACKAGES)),-e packages/$(p)) 2> >(grep -v 'is ignored: it is neither a file nor a directory' >&2)
+		-e 'packages/core[torch,jax,tensorboard,s3,mlflow]' $(foreach p,$(filter-out core,$(PACKAGES)),-e packages/$(p)) 2> >(grep -v 'is ignored: it is neither a file nor a directory' >&2)
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -57,3 +57,29 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     path.unlink()
     parts = [f"{v['cases']} {k} ({v['failed']} failed)" for k, v in sorted(data.items())]
     terminalreporter.write_line("fuzz: " + ", ".join(parts))
+
+
+# --- object storage: moto's S3 server on 127.0.0.1, one per test process ---
+@pytest.fixture(scope="session")
+def s3_server():
+    """A local S3 server (moto[server]); skipped with the reason when moto is not installed."""
+    import importlib.util
+
+    if importlib.util.find_spec("moto") is None or importlib.util.find_spec("s3fs") is None:
+        pytest.skip("moto[server] and s3fs are not installed: `make install` installs them")
+    from trainer_core.testing import LocalS3Server
+
+    with LocalS3Server() as server:
+        yield server
+
+
+@pytest.fixture
+def s3_root(s3_server, monkeypatch, tmp_path):
+    """A fresh bucket, ``s3://<bucket>``, with s3fs pointed at the local server as a user would
+    (AWS_ENDPOINT_URL and credentials in the environment); remote runs' mirrors under tmp_path."""
+    import uuid
+
+    for key, value in s3_server.env.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("TRAINER_CORE_CACHE", str(tmp_path / "cache"))
+    return s3_server.create_bucket(f"test-{uuid.uuid4().hex[:12]}")

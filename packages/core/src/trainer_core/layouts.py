@@ -38,6 +38,8 @@ class CheckpointInfo:
     extra: dict[str, Any] = field(default_factory=dict)
     library_versions: dict[str, str] = field(default_factory=dict)
     manifest_path: str | None = None
+    revision: str | None = None  # object storage: the manifest's ETag, for conditional replace/delete
+    data_prefix: str | None = None  # object storage: the save's data prefix inside the checkpoint
 
     def to_json(self) -> dict[str, Any]:
         data = {name: getattr(self, name) for name in _FIELDS}  # shallow: values are JSON already

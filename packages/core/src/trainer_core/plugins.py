@@ -29,6 +29,7 @@ DEFAULT_PLUGINS = (
     "trainer_core.default_plugins.example",
     "trainer_core.default_plugins.stages",
     "trainer_core.default_plugins.run_record",
+    "trainer_core.default_plugins.mlflow_tracking",
 )
 
 

@@ -99,3 +99,88 @@ def assert_light_import(module: str, heavy: tuple[str, ...] = ("torch", "jax")) 
     code = f"import sys, {module}; print(sorted(m for m in {heavy!r} if m in sys.modules))"
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert loaded == "[]", f"importing {module} loads {loaded}"
+
+
+class LocalS3Server:
+    """moto's standalone S3 server on 127.0.0.1 (``pip install 'moto[server]'``), for tests and
+    benchmarks of object-storage roots. ``env`` holds what a user sets to point s3fs at it.
+
+    ::
+
+        with LocalS3Server() as server:
+            os.environ.update(server.env)
+            server.create_bucket("ckpts")
+    """
+
+    def __init__(self, port: int = 0) -> None:
+        self.port = port
+        self.process: Any = None
+
+    def __enter__(self) -> LocalS3Server:
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {
+            "AWS_ENDPOINT_URL": self.endpoint,
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_DEFAULT_REGION": "us-east-1",
+        }
+
+    def start(self, timeout_s: float = 60.0) -> LocalS3Server:
+        import socket
+        import subprocess
+        import sys
+        import time
+        import urllib.request
+
+        if not self.port:
+            with socket.socket() as probe:
+                probe.bind(("127.0.0.1", 0))
+                self.port = probe.getsockname()[1]
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError("moto's S3 server exited at start: is moto[server] installed?")
+            try:
+                urllib.request.urlopen(f"{self.endpoint}/moto-api/", timeout=1).close()
+                return self
+            except OSError:
+                time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"moto's S3 server did not answer on {self.endpoint} within {timeout_s:.0f} s")
+
+    def create_bucket(self, name: str) -> str:
+        """Create bucket ``name``; returns ``s3://name``."""
+        import json
+        import urllib.request
+
+        request = urllib.request.Request(f"{self.endpoint}/{name}", method="PUT")
+        request.add_header("Authorization", "AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/s3/aws4_request")
+        try:
+            urllib.request.urlopen(request, timeout=10).close()
+        except urllib.error.HTTPError as exc:
+            if exc.code != 409:  # already there
+                raise RuntimeError(f"cannot create bucket {name}: {exc} {json.dumps(exc.reason)}") from None
+        return f"s3://{name}"
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except Exception:  # noqa: BLE001
+                self.process.kill()
+        self.process = None

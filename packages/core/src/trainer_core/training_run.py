@@ -36,6 +36,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from trainer_core import storage
 from trainer_core.checkpoint import CheckpointManager, find_resume_point, list_committed, load_checkpoint
 from trainer_core.checkpoint.retention import RetentionPolicy
 from trainer_core.config import config_changes, config_hash, config_json, resume_free_keys, write_resolved_config
@@ -102,13 +103,38 @@ class _RankLogger:
         pass
 
 
-def _refuse_other_runs(folder: Path, layout: str, run_dir: Path) -> None:
+def remote_mirror_path(url: str) -> Path:
+    """The local folder that stands for run ``url``: ``$TRAINER_CORE_CACHE`` (default
+    ``~/.cache/trainer-core``) ``/runs/<url>``."""
+    import hashlib
+    import os
+    import re
+
+    cache = Path(os.environ.get("TRAINER_CORE_CACHE") or Path.home() / ".cache" / "trainer-core")
+    return cache / "runs" / (re.sub(r"[^A-Za-z0-9._-]+", "_", url)[-80:] + "-" + hashlib.sha256(url.encode()).hexdigest()[:8])
+
+
+def fill_mirror(mirror: Path, url: str, *, resume: bool) -> None:
+    """Under the mirror's lock: empty it, then (resuming) copy the run's files from ``url``."""
+    import shutil
+
+    from trainer_core.checkpoint.remote import download_tree
+    from trainer_core.run_lock import LOCK_NAME
+
+    for entry in mirror.iterdir():
+        if entry.name != LOCK_NAME:
+            shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
+    if resume:
+        download_tree(url, str(mirror))
+
+
+def _refuse_other_runs(folder: Any, layout: str, run_dir: Any) -> None:
     """A fresh run never writes among another run's checkpoints (its retention would rank them)."""
     existing = list_committed(folder, layout)
     if existing:
         newest = existing[-1]
         raise UsageError(
-            f"{run_dir} already holds {len(existing)} checkpoint(s) of another run (newest {Path(newest.path).name}, step {newest.step}); "
+            f"{run_dir} already holds {len(existing)} checkpoint(s) of another run (newest {storage.basename(newest.path)}, step {newest.step}); "
             f"resume it with --resume {run_dir}, or give a new output directory"
         )
 
@@ -166,10 +192,15 @@ class TrainingRun:
             checkpoint, run_dir = find_resume_point(resume, layout.name, layout.checkpoint_dir)
         if run_dir is None:
             raise UsageError("give an output directory (--output) or a run to resume (--resume)")
-        self.run_dir = Path(run_dir).absolute()
+        # a run on object storage: checkpoints go to the URL; metrics, config and logs are written
+        # to a local mirror and uploaded after every commit and at the end (downloaded on resume)
+        self.remote_dir = str(run_dir).rstrip("/") if storage.is_url(run_dir) else None
+        self.run_dir = remote_mirror_path(self.remote_dir) if self.remote_dir else Path(storage.local_path(run_dir)).absolute()
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self._lock = RunDirLock.acquire(self.run_dir) if self.world.main else None
         try:
+            if self.remote_dir is not None and self.world.main:
+                fill_mirror(self.run_dir, self.remote_dir, resume=checkpoint is not None)
             self._open(config=config, layout=layout, checkpoint=checkpoint, retention=retention, async_save=async_save,
                        sink_options=sink_options, disabled_sinks=disabled_sinks, seed=seed, trust_pickle=trust_pickle,
                        write_config=write_config, checkpoint_dir=checkpoint_dir)  # fmt: skip
@@ -195,9 +226,10 @@ class TrainingRun:
             seed_everything(int(seed))
         shared_folder = checkpoint_dir is not None
         if checkpoint_dir is None:
-            checkpoint_dir = self.run_dir / layout.checkpoint_dir if layout.checkpoint_dir else self.run_dir
+            base: Any = self.remote_dir or self.run_dir
+            checkpoint_dir = (storage.join(base, layout.checkpoint_dir) if self.remote_dir else base / layout.checkpoint_dir) if layout.checkpoint_dir else base
         if checkpoint is None and not shared_folder:
-            _refuse_other_runs(Path(checkpoint_dir), layout.name, self.run_dir)
+            _refuse_other_runs(checkpoint_dir, layout.name, self.remote_dir or self.run_dir)
         self.manager = CheckpointManager(
             checkpoint_dir,
             retention=retention,
@@ -208,6 +240,8 @@ class TrainingRun:
             world=self.world,
             **layout.manager_options(),
         )
+        if self.remote_dir is not None and self.world.main:
+            self.manager.on_commit = lambda info: self.sync()
         self.status = "completed"
         self.position: dict[str, Any] = {}
         self.resumed: CheckpointInfo | None = None
@@ -230,8 +264,9 @@ class TrainingRun:
     def restore(self, checkpoint: str | Path, *, trust_pickle: bool = False) -> dict[str, Any]:
         """Resume from ``checkpoint`` after the run was opened (a session told later what to
         continue); same checks and hooks as ``resume=``. Returns the restored position."""
-        self._load(Path(checkpoint).absolute(), trust_pickle)
-        self.info.resumed_from = str(Path(checkpoint).absolute())
+        checkpoint = checkpoint if storage.is_url(checkpoint) else Path(checkpoint).absolute()
+        self._load(checkpoint, trust_pickle)
+        self.info.resumed_from = str(checkpoint)
         self.logger.resume(int(self.resumed.step or 0))
         self.hooks.on_resume(run=self.info, checkpoint=self.resumed)
         return self.position
@@ -248,7 +283,7 @@ class TrainingRun:
                 self.state.restore_rank(loaded.files, self.world.rank)
         saved_world = loaded.info.extra.get("world_size", 1)
         if saved_world != self.world.size and self.world.main:
-            print(resize_notice(checkpoint.name, saved_world, self.world.size, self.position), file=sys.stderr)
+            print(resize_notice(storage.basename(str(checkpoint)), saved_world, self.world.size, self.position), file=sys.stderr)
         self.loaded_files = loaded.files
         self.resumed = loaded.info
         resumed_id = loaded.info.extra.get("run_id")
@@ -283,6 +318,11 @@ class TrainingRun:
         return getattr(self.state, "framework", "torch")
 
     @property
+    def location(self) -> str:
+        """Where the run lives, as the user named it: its URL on object storage, else its folder."""
+        return self.remote_dir or str(self.run_dir)
+
+    @property
     def resumed_from(self) -> str | None:
         return self.info.resumed_from
 
@@ -308,12 +348,21 @@ class TrainingRun:
             try:
                 self.logger.close()
                 self.hooks.on_train_end(run=self.info, status=self.status)
+                if self.remote_dir is not None and self.world.main:
+                    self.sync()
             finally:
                 self._release()
 
     def _release(self) -> None:
         if self._lock is not None:
             self._lock.release()
+
+    def sync(self) -> None:
+        """A run on object storage: upload the local mirror's files (metrics, config, logs)."""
+        if self.remote_dir is not None:
+            from trainer_core.checkpoint.remote import upload_tree
+
+            upload_tree(str(self.run_dir), self.remote_dir, skip=(self.layout.checkpoint_dir,) if self.layout.checkpoint_dir else ())
 
     def __enter__(self) -> TrainingRun:
         self.start()

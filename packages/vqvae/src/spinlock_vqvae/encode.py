@@ -21,9 +21,8 @@ class TrainedModel:
     """A model rebuilt from best_model.pt / last_model.pt (safe load, no unpickling)."""
 
     def __init__(self, path: str | os.PathLike) -> None:
-        path = Path(path)
-        loaded = load_checkpoint(path)
-        contents = loaded.files[path.name]
+        loaded = load_checkpoint(path)  # a local path or a URL (s3://...): core reads both
+        (contents,) = loaded.files.values()
         sizes = contents["model_sizes"]
         config = contents["config"]
         self.model = CategoricalVQVAE(
@@ -75,7 +74,9 @@ def encode(
     from tqdm.auto import tqdm
 
     output = Path(output)
-    inputs = {"--dataset": Path(dataset), "--vqvae-model": Path(model_path)}
+    inputs = {"--dataset": Path(dataset)}
+    if "://" not in str(model_path):
+        inputs["--vqvae-model"] = Path(model_path)
     for flag, path in inputs.items():
         if output.exists() and path.exists() and os.path.samefile(output, path) or output.absolute() == path.absolute():
             raise UsageError(f"--output {output} is the {flag} file itself; write the tokens to another file (--force never replaces an input)")
@@ -113,8 +114,8 @@ def encode(
                 )
                 f.attrs.update(
                     {
-                        "model": str(Path(model_path).resolve()),
-                        "model_sha256": trained.info.files[trained.path.name]["sha256"],
+                        "model": str(model_path) if "://" in str(model_path) else str(Path(model_path).resolve()),
+                        "model_sha256": next(iter(trained.info.files.values()))["sha256"],
                         "model_config_hash": trained.info.config_hash or "",
                         "model_epoch": trained.info.epoch or 0,
                         "dataset": str(Path(dataset).resolve()),

@@ -276,7 +276,7 @@ def train(
         "status": run.status,
         "epoch": epoch,
         "step": step,
-        "output_dir": str(out_dir),
+        "output_dir": run.location,
         "best_metrics": best_metrics,
         "last_metrics": history[-1] if history else {},
         **prep.size(),

@@ -180,6 +180,13 @@ def delete_checkpoint(info: CheckpointInfo) -> None:
     """
     if not info.manifest_path:
         raise CheckpointError(f"{info.path} has no manifest; refusing to delete what core did not write")
+    from trainer_core import storage
+
+    if storage.is_url(info.path):
+        from trainer_core.checkpoint import remote
+
+        remote.delete(info)
+        return
     path = Path(info.path)
     doomed = temp_sibling(path)
     if path.is_dir():

@@ -10,7 +10,9 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Mapping
 
+from trainer_core import storage
 from trainer_core.checkpoint import manifest as mf
+from trainer_core.checkpoint import remote
 from trainer_core.checkpoint.atomic import TMP_PREFIX
 from trainer_core.errors import UsageError
 from trainer_core.layouts import CheckpointInfo, CheckpointLayout
@@ -105,7 +107,17 @@ def find_checkpoints(
     """
     walker = _Walker(layouts, check_plugins)
     for raw in paths:
-        path = os.path.abspath(raw)
+        if storage.is_url(raw):
+            found_remote = remote.find(str(raw))
+            if not found_remote and not remote.exists(str(raw)):
+                raise UsageError(f"nothing at {raw}: check the bucket and prefix")
+            for info in found_remote:
+                if info.manifest_path:
+                    walker.add(info)
+                else:
+                    walker.found.append(info)
+            continue
+        path = os.path.abspath(storage.local_path(raw))
         if os.path.isdir(path):
             walker.visit_dir(path)
         elif os.path.exists(path) or os.path.exists(mf.sidecar_path(path)):
@@ -121,7 +133,14 @@ def find_checkpoints(
 def describe_path(path: str | os.PathLike, layouts: Mapping[str, CheckpointLayout], *, check_plugins: bool = True) -> CheckpointInfo:
     """Describe exactly one checkpoint at ``path`` (for ``core show``)."""
     raw = os.fspath(path)
-    path = os.path.abspath(raw)
+    if storage.is_url(raw):
+        info = remote.describe(raw)
+        if info is None:
+            raise UsageError(f"{raw} is not a checkpoint (no manifest.json); run `core list-checkpoints {raw}` to find the checkpoints inside")
+        walker = _Walker(layouts, check_plugins)
+        walker.add(info)
+        return walker.found[0]
+    path = os.path.abspath(storage.local_path(raw))
     if not os.path.exists(path) and not os.path.exists(mf.sidecar_path(path)):
         raise UsageError(f"no such file or directory: {raw}")
     walker = _Walker(layouts, check_plugins)

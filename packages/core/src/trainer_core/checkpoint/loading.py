@@ -7,7 +7,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from trainer_core import storage
 from trainer_core.checkpoint import manifest as mf
+from trainer_core.checkpoint import remote
 from trainer_core.checkpoint.atomic import sha256_file
 from trainer_core.checkpoint.recovery import settle
 from trainer_core.checkpoint.serialization import load_file
@@ -17,6 +19,8 @@ from trainer_core.layouts import CheckpointInfo
 
 def describe_checkpoint(path: str | os.PathLike) -> CheckpointInfo:
     """Describe one engine checkpoint (directory or single file) from its manifest."""
+    if storage.is_url(path):
+        return remote.describe(str(path)) or CheckpointInfo(path=str(path), status="incomplete", problems=["no manifest"])
     path = os.path.abspath(path)
     manifest_path, base = mf.manifest_location(path)
     return mf.describe(path, manifest_path, base)
@@ -24,6 +28,8 @@ def describe_checkpoint(path: str | os.PathLike) -> CheckpointInfo:
 
 def list_committed(directory: str | os.PathLike, layout: str | None = None) -> list[CheckpointInfo]:
     """Checkpoints directly inside ``directory`` (both kinds), sorted by recorded step."""
+    if storage.is_url(directory):
+        return remote.list_direct(str(directory), layout)
     directory = os.path.abspath(directory)
     found = []
     try:
@@ -53,8 +59,10 @@ def find_resume_point(path: str | os.PathLike, layout: str, checkpoints_subdir: 
     """A checkpoint, or a run directory (meaning its newest checkpoint): (checkpoint, run dir).
 
     Runs keep their checkpoints in ``<run dir>/<checkpoints_subdir>/`` (``""``: in the run
-    directory itself).
+    directory itself). A URL (object storage) gives URLs back.
     """
+    if storage.is_url(path):
+        return _find_remote_resume_point(str(path), layout, checkpoints_subdir)
     path = Path(path).absolute()
     is_checkpoint = (path / mf.MANIFEST_NAME).is_file() or Path(mf.sidecar_path(str(path))).is_file()
     folder = path / checkpoints_subdir if checkpoints_subdir else path
@@ -70,6 +78,18 @@ def find_resume_point(path: str | os.PathLike, layout: str, checkpoints_subdir: 
     return path, (path.parent.parent if checkpoints_subdir else path.parent)
 
 
+def _find_remote_resume_point(url: str, layout: str, checkpoints_subdir: str) -> tuple[str, str]:
+    url = url.rstrip("/")
+    if remote.describe(url) is not None:
+        run_dir = storage.parent(url)
+        return url, (storage.parent(run_dir) if checkpoints_subdir else run_dir)
+    folder = storage.join(url, checkpoints_subdir)
+    found = [c for c in remote.list_direct(folder, layout) if c.status == "ok"]
+    if not found:
+        raise UsageError(f"no committed checkpoint at {url} or in {folder} to resume from; give a checkpoint or a run URL")
+    return found[-1].path, url
+
+
 def resume_config_path(path: str | os.PathLike, layout: str, checkpoints_subdir: str = "checkpoints") -> Path | None:
     """The config a run to resume was trained with: the checkpoint's ``config.json``, else the run's
     ``config.yaml``. The checkpoint's hashes are checked first, so a damaged config is reported as
@@ -78,10 +98,31 @@ def resume_config_path(path: str | os.PathLike, layout: str, checkpoints_subdir:
     info = verify_checkpoint(checkpoint)
     if info.status != "ok":
         raise CorruptCheckpointError(f"cannot resume from {checkpoint}: it is {info.status} ({'; '.join(info.problems)}); resume from an older checkpoint")
+    if storage.is_url(checkpoint):
+        return _remote_config(str(checkpoint), str(run_dir), info)
     for candidate in (checkpoint / "config.json", run_dir / "config.yaml"):
         if candidate.is_file():
             return candidate
     return None
+
+
+def _remote_config(checkpoint: str, run_dir: str, info: CheckpointInfo) -> Path | None:
+    """A remote run's config, downloaded to a temporary file (read at once by the caller)."""
+    import tempfile
+
+    if "config.json" in info.files:
+        _, files = remote.load(checkpoint, ["config.json"], verify_hashes=True, trust_pickle=False, framework="pt")
+        text, suffix = mf.dumps_json_text(files["config.json"]), ".json"
+    else:
+        fs, inner = storage.filesystem(storage.join(run_dir, "config.yaml"))
+        try:
+            text, suffix = fs.cat_file(inner).decode(), ".yaml"
+        except FileNotFoundError:
+            return None
+    handle = tempfile.NamedTemporaryFile("w", suffix=suffix, prefix="trainer-core-config-", delete=False)
+    with handle:
+        handle.write(text)
+    return Path(handle.name)
 
 
 @dataclass
@@ -95,6 +136,8 @@ class LoadedCheckpoint:
 
 def verify_checkpoint(path: str | os.PathLike, *, hashes: bool = True) -> CheckpointInfo:
     """Describe and (with ``hashes``) re-hash every file; problems land in ``info.problems``."""
+    if storage.is_url(path):
+        return remote.verify(str(path), hashes=hashes)
     settle(path)
     info = describe_checkpoint(path)
     if info.status != "ok" or not hashes:
@@ -120,6 +163,9 @@ def load_checkpoint(
     ``verify`` re-hashes every file against the manifest first; a mismatch raises
     :class:`CorruptCheckpointError` naming the file.
     """
+    if storage.is_url(path):
+        info, loaded = remote.load(str(path), files, verify_hashes=verify, trust_pickle=trust_pickle, framework=framework)
+        return LoadedCheckpoint(info, loaded)
     path = os.fspath(path)
     settle(path)
     if not os.path.exists(path):

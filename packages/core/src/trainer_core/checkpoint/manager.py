@@ -9,6 +9,7 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
+from trainer_core import storage
 from trainer_core.checkpoint.commit import commit_directory, commit_directory_ranked, commit_file, delete_checkpoint, gather_rank_parts
 from trainer_core.checkpoint.loading import describe_checkpoint, list_committed, verify_checkpoint
 from trainer_core.checkpoint.recovery import recover
@@ -45,8 +46,13 @@ class CheckpointManager:
         run_id: str | None = None,
         world: Any = None,
     ) -> None:
-        self.directory = Path(directory).absolute()
-        self.directory.mkdir(parents=True, exist_ok=True)
+        self.remote = storage.is_url(directory)  # object storage: commits without rename (checkpoint.remote)
+        if self.remote:
+            self.directory: Any = str(directory).rstrip("/")
+            storage.filesystem(self.directory)  # a missing extra says so now, not at the first save
+        else:
+            self.directory = Path(storage.local_path(directory)).absolute()
+            self.directory.mkdir(parents=True, exist_ok=True)
         self.package, self.layout, self.layout_version, self.kind = package, layout, layout_version, kind
         self.name_format = name_format
         self.single_file = single_file
@@ -60,11 +66,12 @@ class CheckpointManager:
         self.recovered = recover(self.directory) if self.world.main else []
         self._writer = AsyncWriter() if async_save else None
         self._staging: dict = {}  # host buffers reused by successive async snapshots
+        self.on_commit: Any = None  # called by rank 0 after each commit (a remote run syncs its files)
 
     # paths never deleted by retention (e.g. the checkpoint a run resumed from)
     def protect(self, path: str | os.PathLike) -> None:
         if self.retention is not None:
-            self.retention.protected.add(os.path.abspath(path))
+            self.retention.protected.add(storage.absolute(path))
 
     def save(
         self,
@@ -120,6 +127,8 @@ class CheckpointManager:
         )
 
         def job() -> CheckpointInfo:
+            if self.remote:
+                return self._finish(self._commit_remote(name, payloads, fields, key), key)
             target = self.directory / name
             if self.single_file and self.world.multi:
                 try:
@@ -134,16 +143,73 @@ class CheckpointManager:
                 commit_directory_ranked(target, payloads, fields, self.world, key)
             else:
                 commit_directory(target, payloads, fields)
-            info = describe_checkpoint(target)
-            if self.world.main:  # retention and the save hooks: once, by rank 0
-                self.apply_retention()
-                if self.hooks is not None:
-                    self.hooks.after_save(run=self.run, checkpoint=info)
-            return info
+            return self._finish(describe_checkpoint(target), key)
 
         if self._writer is not None:
             return self._writer.submit(job)
         return job()
+
+    def _commit_remote(self, name: str, payloads: Mapping[str, Any], fields: dict[str, Any], key: str) -> CheckpointInfo:
+        """Object storage: rank 0 uploads the files and commits the manifest conditionally (a
+        directory layout under torchrun gathers nothing: every rank's state is rank 0's to write,
+        so other ranks only learn the outcome)."""
+        from trainer_core.checkpoint import remote
+
+        if self.world.multi and not self.single_file:
+            payloads = self._gather_parts(payloads, key, name)
+        if self.world.multi and not self.world.main:
+            outcome = self.world.receive(f"{key}/outcome", f"rank 0's commit of {name}")
+            if outcome != "ok":
+                raise CheckpointError(f"checkpoint {name} was not committed: {outcome}")
+            return CheckpointInfo(path=storage.join(self.directory, name))
+        try:
+            url = remote.commit(self.directory, name, payloads, fields)
+        except BaseException as exc:
+            if self.world.multi:
+                self.world.publish(f"{key}/outcome", f"{type(exc).__name__}: {exc}")
+            raise
+        if self.world.multi:
+            self.world.publish(f"{key}/outcome", "ok")
+        return describe_checkpoint(url)
+
+    def _gather_parts(self, payloads: Mapping[str, Any], key: str, name: str) -> Mapping[str, Any]:
+        """A directory layout under torchrun, to object storage: each rank's own files travel
+        through the store to rank 0, which uploads them with its own under one manifest."""
+        import json
+
+        from trainer_core.checkpoint.remote import payload_bytes
+
+        if not self.world.main:
+            try:
+                parts = {file_name: payload_bytes(file_name, data) for file_name, data in payloads.items()}
+                self.world.publish(f"{key}/part/{self.world.rank}", json.dumps(sorted(parts)))
+            except Exception as exc:  # noqa: BLE001 - reported to rank 0, then raised here
+                self.world.publish(f"{key}/part/{self.world.rank}", json.dumps({"error": f"rank {self.world.rank}: {exc}"}))
+                raise
+            for file_name, data in parts.items():
+                self.world.publish(f"{key}/part/{self.world.rank}/{file_name}", data)
+            return payloads
+        gathered = dict(payloads)
+        try:
+            for rank in range(1, self.world.size):
+                names = json.loads(self.world.receive(f"{key}/part/{rank}", f"rank {rank}'s part of checkpoint {name}"))
+                if isinstance(names, dict):
+                    raise CheckpointError(names["error"])
+                for file_name in names:
+                    gathered[file_name] = self.world.receive_bytes(f"{key}/part/{rank}/{file_name}", f"rank {rank}'s {file_name}")
+        except BaseException as exc:
+            self.world.publish(f"{key}/outcome", f"{type(exc).__name__}: {exc}")
+            raise
+        return gathered
+
+    def _finish(self, info: CheckpointInfo, key: str) -> CheckpointInfo:
+        if self.world.main:  # retention and the save hooks: once, by rank 0
+            self.apply_retention()
+            if self.hooks is not None:
+                self.hooks.after_save(run=self.run, checkpoint=info)
+            if self.on_commit is not None:
+                self.on_commit(info)
+        return info
 
     def _await_outcome(self, name: str, key: str) -> Future | CheckpointInfo:
         """A rank other than 0 of a single-file layout: rank 0 commits; this rank learns how it went."""
@@ -152,7 +218,8 @@ class CheckpointManager:
             outcome = self.world.receive(f"{key}/outcome", f"rank 0's commit of {name}")
             if outcome != "ok":
                 raise CheckpointError(f"checkpoint {name} was not committed: {outcome}")
-            return describe_checkpoint(self.directory / name)
+            where = storage.join(self.directory, name) if self.remote else self.directory / name
+            return CheckpointInfo(path=str(where)) if self.remote else describe_checkpoint(where)
 
         return self._writer.submit(job) if self._writer is not None else job()
 
@@ -192,6 +259,11 @@ class CheckpointManager:
         return doomed
 
     def _is_sound(self, info: CheckpointInfo) -> bool:
+        if self.remote:  # keyed by the manifest's ETag: a recommit is checked again
+            key = (info.path, info.revision)
+            if key not in self._sound:
+                self._sound[key] = verify_checkpoint(info.path).status == "ok"
+            return self._sound[key]
         base = info.path if os.path.isdir(info.path) else os.path.dirname(info.path)
         stats = []
         for name in info.files:

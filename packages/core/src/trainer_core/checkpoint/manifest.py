@@ -90,6 +90,10 @@ def build_manifest(
     }
 
 
+def dumps_json_text(obj: Any) -> str:
+    return json.dumps(obj, indent=2, sort_keys=True)
+
+
 def sidecar_path(file_path: str) -> str:
     return file_path + SIDECAR_SUFFIX
 
@@ -164,6 +168,23 @@ def describe(path: str, manifest_path: str, base_dir: str) -> CheckpointInfo:
     return info
 
 
+def fill_info(info: CheckpointInfo, manifest: dict[str, Any], mtime: float | None) -> None:
+    """Copy a valid manifest's fields into ``info``."""
+    info.package = manifest.get("package", "?")
+    info.layout = manifest.get("layout", "?")
+    info.layout_version = manifest.get("layout_version")
+    info.kind = manifest.get("kind", "?")
+    info.epoch = manifest.get("epoch")
+    info.step = manifest.get("step")
+    info.metrics = manifest.get("metrics") or {}
+    info.config_hash = manifest.get("config_hash")
+    info.created = manifest.get("created")
+    info.modified = mtime
+    info.extra = manifest.get("extra") or {}
+    info.library_versions = manifest.get("library_versions") or {}
+    info.files = manifest["files"]
+
+
 def try_describe(path: str, manifest_path: str, base_dir: str) -> CheckpointInfo | None:
     """Like :func:`describe`, but None when there is no manifest at all (not a checkpoint)."""
     info = CheckpointInfo(path=path, manifest_path=manifest_path)
@@ -180,19 +201,7 @@ def try_describe(path: str, manifest_path: str, base_dir: str) -> CheckpointInfo
         info.status = "corrupt"
         info.problems.append(f"malformed manifest {os.path.basename(manifest_path)}: {problem}")
         return info
-    info.package = manifest.get("package", "?")
-    info.layout = manifest.get("layout", "?")
-    info.layout_version = manifest.get("layout_version")
-    info.kind = manifest.get("kind", "?")
-    info.epoch = manifest.get("epoch")
-    info.step = manifest.get("step")
-    info.metrics = manifest.get("metrics") or {}
-    info.config_hash = manifest.get("config_hash")
-    info.created = manifest.get("created")
-    info.modified = mtime
-    info.extra = manifest.get("extra") or {}
-    info.library_versions = manifest.get("library_versions") or {}
-    info.files = manifest["files"]
+    fill_info(info, manifest, mtime)
     total = 0
     for name, entry in info.files.items():
         try:

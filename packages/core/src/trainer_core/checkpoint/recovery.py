@@ -66,6 +66,12 @@ def recover(directory: str | os.PathLike) -> list[str]:
 
     Entries belonging to a live process (another run saving right now) are left alone.
     """
+    from trainer_core import storage
+
+    if storage.is_url(directory):
+        from trainer_core.checkpoint import remote
+
+        return [f"removed unreferenced data {url}" for url in remote.collect_garbage(str(directory))]
     directory = Path(directory)
     actions: list[str] = []
     try:
@@ -120,6 +126,10 @@ def _promote_sidecar(tmp_manifest: Path, sidecar: Path) -> bool:
 
 def settle(path: str | os.PathLike) -> None:
     """Finish or undo a save of ``path`` that a dead process left half-way (see :func:`recover`)."""
+    from trainer_core import storage
+
+    if storage.is_url(path):
+        return  # a remote save never half-publishes: nothing to finish
     path = os.path.abspath(path)
     parent, name = os.path.split(path)
     try:

@@ -156,7 +156,7 @@ def verify(ctx: click.Context, paths: tuple[str, ...], as_json: bool) -> None:
         ctx.exit(1)
 
 @click.command()
-@click.argument("path", type=click.Path(exists=True, file_okay=False))
+@click.argument("path")
 @click.option("--keep-last", type=click.IntRange(min=0), default=None, help="Keep the N most recent (by recorded step).")
 @click.option("--keep-best", type=click.IntRange(min=0), default=0, show_default=True, help="Keep the K best by --metric.")
 @click.option("--metric", help="Metric to rank by, or a combination like 'recon + 0.1*ortho'.")
@@ -174,22 +174,29 @@ def prune(
     dry_run: bool,
     as_json: bool,
 ) -> None:
-    """Delete old checkpoints directly inside PATH (one run directory).
+    """Delete old checkpoints directly inside PATH (one run directory, or a URL).
 
     The newest and the best checkpoint are always kept; only checkpoints written by core
     (with a manifest) are ever deleted, and nothing outside PATH is touched. Every checkpoint
     kept is re-hashed first: a corrupt one never counts as kept (the next one is kept instead)
-    and is left in place.
+    and is left in place. On object storage (s3://...) prune also removes data that no manifest
+    names (saves that died or were replaced) once older than TRAINER_CORE_REMOTE_GRACE seconds.
     """
     from trainer_core.checkpoint import delete_checkpoint, list_committed, verify_checkpoint
     from trainer_core.checkpoint.retention import RetentionPolicy, plan_deletion
 
     if keep_last is None and not keep_best:
         raise UsageError("say what to keep: --keep-last N and/or --keep-best K --metric NAME")
+    from trainer_core import storage
+    from trainer_core.checkpoint.remote import collect_garbage
+
+    if not storage.is_url(path) and not os.path.isdir(path):
+        raise UsageError(f"no such directory: {path} (give a run directory or its checkpoints folder)")
     policy = RetentionPolicy(
-        keep_last=keep_last, keep_best=keep_best, metric=metric, mode=mode, protected={os.path.abspath(p) for p in protect}
+        keep_last=keep_last, keep_best=keep_best, metric=metric, mode=mode, protected={storage.absolute(p) for p in protect}
     )
     committed = list_committed(path)
+    garbage = collect_garbage(path, dry_run=dry_run) if storage.is_url(path) else []
     doomed, corrupt = plan_deletion(policy, committed, lambda c: verify_checkpoint(c.path).status == "ok")
     gone = {c.path for c in doomed} | {c.path for c in corrupt}
     kept = [c for c in committed if c.status == "ok" and c.path not in gone]
@@ -202,6 +209,7 @@ def prune(
                 "deleted" if not dry_run else "would_delete": [c.path for c in doomed],
                 "kept": [c.path for c in kept],
                 "corrupt": [c.path for c in corrupt],
+                "unreferenced_data": garbage,
             }
         )
         return
@@ -210,7 +218,10 @@ def prune(
         click.echo(f"{verb}  {display_path(info.path)}  (step {info.step})")
     for info in corrupt:
         click.echo(f"corrupt  {display_path(info.path)}  (step {info.step}): not counted as kept, left in place (see `core verify`)", err=True)
-    click.echo(f"{verb} {len(doomed)}, kept {len(kept)}" + (f", {len(corrupt)} corrupt left in place" if corrupt else ""), err=True)
+    for url in garbage:
+        click.echo(f"{verb}  {url}  (data no manifest names)")
+    click.echo(f"{verb} {len(doomed)}, kept {len(kept)}" + (f", {len(corrupt)} corrupt left in place" if corrupt else "")
+               + (f", {len(garbage)} unreferenced data prefix(es)" if garbage else ""), err=True)  # fmt: skip
 
 
 def add_commands(cli: click.Group) -> None:

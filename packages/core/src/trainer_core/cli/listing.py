@@ -14,6 +14,7 @@ import os
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from trainer_core import storage
 from trainer_core.cli.support import format_value, human_size, human_time
 from trainer_core.layouts import CheckpointInfo
 
@@ -22,6 +23,8 @@ NESTED_LEAVES = 3  # numbers shown per nested metric
 
 
 def display_path(path: str) -> str:
+    if storage.is_url(path):
+        return path
     rel = os.path.relpath(path)
     return path if rel.startswith("..") else rel
 
@@ -57,7 +60,7 @@ COLUMNS = ("NAME", "KIND", "EPOCH/STEP", "METRICS", "SIZE", "MODIFIED", "STATUS"
 
 
 def _cells(c: CheckpointInfo) -> dict[str, str]:
-    return {"NAME": os.path.basename(c.path.rstrip(os.sep)), "KIND": c.kind, "EPOCH/STEP": position(c), "METRICS": headline_text(c),
+    return {"NAME": storage.basename(c.path) if storage.is_url(c.path) else os.path.basename(c.path.rstrip(os.sep)), "KIND": c.kind, "EPOCH/STEP": position(c), "METRICS": headline_text(c),
             "SIZE": human_size(c.size), "MODIFIED": human_time(c.modified), "STATUS": c.status}  # fmt: skip
 
 
@@ -65,7 +68,7 @@ def render_listing(found: Iterable[CheckpointInfo], sort_key: Callable[[Checkpoi
     """The grouped table; ``width`` None prints every cell whole (``--wide``)."""
     groups: dict[str, list[CheckpointInfo]] = {}
     for c in found:
-        groups.setdefault(os.path.dirname(c.path.rstrip(os.sep)), []).append(c)
+        groups.setdefault(storage.parent(c.path) if storage.is_url(c.path) else os.path.dirname(c.path.rstrip(os.sep)), []).append(c)
     cells = {folder: [_cells(c) for c in sorted(members, key=sort_key, reverse=reverse)] for folder, members in sorted(groups.items())}
     every = [row for rows in cells.values() for row in rows]
     names, room = _fit(every, width) if width is not None else (list(COLUMNS), None)

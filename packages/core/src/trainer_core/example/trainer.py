@@ -129,7 +129,7 @@ def train(
     latest = run.latest()
     return {
         "status": run.status,
-        "run_dir": str(run.run_dir),
+        "run_dir": run.location,
         "epoch": epoch,
         "step": step,
         "metrics": metrics,
