@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 PINS := torch==2.14.1 torchvision==0.29.1
 PYTEST_WORKERS ?= 2
 
-.PHONY: install browser-deps demo test test-fast lint bench clean
+.PHONY: install browser-deps demo s3-demo test test-fast lint bench clean
 
 $(STAMP): $(foreach p,$(PACKAGES),packages/$(p)/pyproject.toml) requirements-dev.txt Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -47,6 +47,10 @@ demo: install
 		--root $(CURDIR)/demo_runs/detector
 	$(BIN)/core list-checkpoints demo_runs
 
+# object-storage roots against a local S3 server (moto, on 127.0.0.1): no cloud account needed
+s3-demo: install
+	$(BIN)/python scripts/s3_demo.py
+
 test: install browser-deps
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
@@ -54,7 +58,7 @@ test-fast: install browser-deps
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) -m "not slow" $(PYTEST_ARGS)
 
 lint: install
-	$(BIN)/ruff check packages tests bench
+	$(BIN)/ruff check packages tests bench scripts
 	for p in $(PACKAGES); do (cd packages/$$p && ../../$(BIN)/deptry src) || exit 1; done
 	$(BIN)/python -m pytest -q tests/core/test_layering.py
 

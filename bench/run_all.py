@@ -21,6 +21,7 @@ BENCHES = [
     "bench_arc.py",
     "bench_detector.py",
     "bench_distributed.py",
+    "bench_object_storage.py",
 ]
 
 

@@ -149,9 +149,9 @@ def test_two_writers_racing_on_one_name_only_one_commits(s3_root, monkeypatch):
             remote.commit(root, "best", {"a.json": {"v": 0}}, _fields(0))
         barrier = threading.Barrier(2, timeout=30)
 
-        def slow_upload(fs, path, data, barrier=barrier):
+        def slow_upload(fs, path, data, digest=None, barrier=barrier):
             barrier.wait()
-            return upload(fs, path, data)
+            return upload(fs, path, data, digest)
 
         monkeypatch.setattr(remote, "_upload", slow_upload)
         outcomes: dict[int, object] = {}
@@ -187,8 +187,8 @@ KILL_SCRIPT = textwrap.dedent(
     from trainer_core.checkpoint import CheckpointManager, remote
     upload = remote._upload
 
-    def slow_network(fs, path, data):  # each object takes a while: the kill lands mid-save
-        result = upload(fs, path, data)
+    def slow_network(fs, path, data, digest=None):  # each object takes a while: the kill lands mid-save
+        result = upload(fs, path, data, digest)
         print("uploaded", path.rsplit("/", 1)[-1], flush=True)
         time.sleep(0.3)
         return result

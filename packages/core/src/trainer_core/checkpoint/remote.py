@@ -49,6 +49,7 @@ from trainer_core.layouts import CheckpointInfo
 DATA_DIR = ".data"
 GRACE_S = 6 * 3600.0
 HASH_WORKERS = 8
+UPLOAD_WORKERS = 4
 _UPLOADING: set[str] = set()  # data prefixes this process is writing (never collected)
 _EMULATED = threading.Lock()  # the check-and-write of filesystems without conditional writes
 
@@ -126,18 +127,26 @@ def _conflict(path: str, revision: str | None) -> str:
 
 # --- writing ----------------------------------------------------------------------------------
 def payload_bytes(name: str, data: Any) -> bytes:
+    """The bytes of one checkpoint file (serialised by suffix when not bytes already)."""
+    return serialised(name, data)[0]
+
+
+def serialised(name: str, data: Any) -> tuple[bytes, str | None]:
+    """(bytes, sha256 or None): a value serialised through a hashing buffer comes with its hash."""
     if isinstance(data, (bytes, bytearray, memoryview)):
-        return bytes(data)
+        return bytes(data), None
     if not callable(data):
         data = snapshot(name, data, copy=False)
         if isinstance(data, bytes):
-            return data
+            return data, None
     buffer = _Buffer()
     data(buffer)
-    return buffer.getvalue()
+    return buffer.getvalue(), buffer.sha256.hexdigest()
 
 
 class _Buffer(HashingWriter):
+    """An in-memory file that hashes what is written (on a helper thread for large chunks)."""
+
     def __init__(self) -> None:
         import io
 
@@ -152,19 +161,28 @@ def new_save_id() -> str:
     return f"{datetime.now().strftime('%Y%m%dT%H%M%S')}-{os.getpid()}-{secrets.token_hex(4)}"
 
 
-def _upload(fs: Any, path: str, data: bytes) -> tuple[int, str]:
-    """Upload one object while hashing it on a helper thread (both release the GIL)."""
-    digest: list[str] = []
-    hasher = threading.Thread(target=lambda: digest.append(hashlib.sha256(data).hexdigest()))
-    hasher.start()
+def _upload(fs: Any, path: str, data: bytes, digest: str | None = None) -> tuple[int, str]:
+    """Upload one object; its sha256 (unless known) is computed on a helper thread meanwhile."""
+    found: list[str] = [digest] if digest else []
+    hasher = None if digest else threading.Thread(target=lambda: found.append(hashlib.sha256(data).hexdigest()))
+    if hasher is not None:
+        hasher.start()
     try:
         if _is_s3(fs):
-            fs.pipe_file(path, data, max_concurrency=8)
+            fs.pipe_file(path, data, max_concurrency=4)
         else:
             fs.pipe_file(path, data)
     finally:
-        hasher.join()
-    return len(data), digest[0]
+        if hasher is not None:
+            hasher.join()
+    return len(data), found[0]
+
+
+def _put_file(fs: Any, base: str, file_name: str, data: Any) -> tuple[int, str]:
+    if not mf.safe_member_name(file_name) or file_name == mf.MANIFEST_NAME:
+        raise UsageError(f"invalid checkpoint file name {file_name!r}: use a plain name like model.safetensors")
+    blob, digest = serialised(file_name, data)
+    return _upload(fs, f"{base}/{file_name}", blob, digest)
 
 
 def commit(root: str, name: str, payloads: Mapping[str, Any], fields: dict[str, Any], *, replace: bool = True) -> str:
@@ -182,12 +200,10 @@ def commit(root: str, name: str, payloads: Mapping[str, Any], fields: dict[str, 
     prefix = f"{DATA_DIR}/{save_id}"
     _UPLOADING.add(f"{target}/{prefix}")
     try:
-        files = {}
-        for file_name, data in payloads.items():
-            if not mf.safe_member_name(file_name) or file_name == mf.MANIFEST_NAME:
-                raise UsageError(f"invalid checkpoint file name {file_name!r}: use a plain name like model.safetensors")
-            size, digest = _upload(fs, f"{target}/{prefix}/{file_name}", payload_bytes(file_name, data))
-            files[file_name] = {"size": size, "sha256": digest}
+        names = list(payloads)
+        with ThreadPoolExecutor(max_workers=max(1, min(UPLOAD_WORKERS, len(names)))) as pool:  # files serialised and sent concurrently
+            done = list(pool.map(lambda n: _put_file(fs, f"{target}/{prefix}", n, payloads[n]), names))
+        files = {n: {"size": size, "sha256": digest} for n, (size, digest) in zip(names, done, strict=True)}
         manifest = mf.build_manifest(files=files, **fields)
         manifest["data"] = prefix
         try:
