@@ -262,3 +262,13 @@ def test_a_missing_filesystem_names_the_extra_and_a_missing_bucket_is_one_line(s
     assert result.exit_code == 2 and "nothing at s3://no-such-bucket-here/prefix" in result.output
     with pytest.raises(UsageError):
         load_checkpoint(f"{s3_root}/nothing/here")
+
+
+def test_a_local_checkpoint_folder_copied_to_the_bucket_reads_there(s3_root, tmp_path, run_core):
+    local = _manager(tmp_path / "ckpts").save(_state(7), step=7)
+    fs = _fs()
+    fs.put(str(local.path), f"{s3_root.split('://', 1)[1]}/copied/", recursive=True)  # as `aws s3 cp --recursive` would
+    url = f"{s3_root}/copied/{os.path.basename(local.path)}"
+    assert verify_checkpoint(url).status == "ok"
+    assert load_checkpoint(url, framework="numpy")["config.json"] == {"step": 7}
+    assert json.loads(run_core("list-checkpoints", f"{s3_root}/copied", "--json").output)[0]["status"] == "ok"

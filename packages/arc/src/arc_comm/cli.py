@@ -48,11 +48,10 @@ def train(config_path, checkpoint_dir, save_as, overwrite, checkpoint_every, res
 
     The final checkpoint's name is checked before any work (exit 2 if it exists without
     --overwrite); an autosave after every --checkpoint-every epochs makes a killed run resumable."""
-    from pathlib import Path
 
     from arc_comm.config import ArcConfig
     from arc_comm.session import TrainingSession, checkpoint_name_problem
-    from trainer_core import UsageError, load_config
+    from trainer_core import UsageError, join_location, load_config, location_exists
 
     if resume_from and fine_tune_from:
         raise UsageError("choose --resume or --fine-tune, not both")
@@ -61,8 +60,8 @@ def train(config_path, checkpoint_dir, save_as, overwrite, checkpoint_every, res
     problem = checkpoint_name_problem(name)
     if problem:
         raise UsageError(f"--save-as {name!r}: {problem}")
-    target = Path(checkpoint_dir) / f"{name}.pth"
-    if target.exists() and not overwrite:
+    target = join_location(checkpoint_dir, f"{name}.pth")  # a folder, or a URL (s3://...)
+    if location_exists(target) and not overwrite:
         raise UsageError(f"{target} exists; pass --overwrite to replace it, or --save-as another name")
     session = TrainingSession(config, checkpoint_dir, autosave_every=checkpoint_every)
     start = 0

@@ -45,7 +45,10 @@ def create_app(checkpoint_dir: str | Path = "checkpoints", session_factory=None,
 
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY
-    checkpoint_dir = Path(checkpoint_dir).absolute()
+    from trainer_core import is_url, join_location, location_exists
+
+    remote = is_url(checkpoint_dir)  # s3://... : checkpoints on object storage, named by URL
+    checkpoint_dir = str(checkpoint_dir).rstrip("/") if remote else Path(checkpoint_dir).absolute()
     hosts = LOOPBACK | {_hostname(h) for h in allowed_hosts}
     holder: dict[str, Any] = {"session": None, "thread": None, "mode": "idle", "error": None}
     lock = threading.Lock()
@@ -116,6 +119,12 @@ def create_app(checkpoint_dir: str | Path = "checkpoints", session_factory=None,
         """A path named in a request: a file inside the checkpoint directory, or a TrainerCoreError."""
         if not isinstance(value, str) or not value or "\x00" in value:
             raise TrainerCoreError(f"field {field!r}: give a file name in the checkpoint directory")
+        if remote:  # a plain name inside the bucket prefix: no separators, no dot names
+            if "/" in value or "\\" in value or value.startswith("."):
+                raise TrainerCoreError(f"field {field!r}: {value!r} is outside the checkpoint directory; give a file inside it")
+            if not location_exists(join_location(checkpoint_dir, value, "manifest.json")):
+                raise TrainerCoreError(f"field {field!r}: no file {value!r} in the checkpoint directory (GET /list_checkpoints shows what exists)")
+            return join_location(checkpoint_dir, value)
         path = (checkpoint_dir / value).resolve()
         if not path.is_relative_to(checkpoint_dir.resolve()):
             raise TrainerCoreError(f"field {field!r}: {value!r} is outside the checkpoint directory; give a file inside it")
@@ -203,7 +212,7 @@ def create_app(checkpoint_dir: str | Path = "checkpoints", session_factory=None,
             return error(f"field 'name': {problem}", 400)
         if not isinstance(overwrite, bool):
             return error("field 'overwrite': must be true or false", 400)
-        if (checkpoint_dir / f"{name}.pth").exists() and not overwrite:
+        if location_exists(join_location(checkpoint_dir, f"{name}.pth")) and not overwrite:
             return error(f'checkpoint {name!r} exists; choose another name or send "overwrite": true', 409)
         try:
             session.request_save(name, overwrite)
@@ -234,15 +243,15 @@ def create_app(checkpoint_dir: str | Path = "checkpoints", session_factory=None,
 
 def list_system_checkpoints(checkpoint_dir: Path) -> list[dict[str, Any]]:
     """The seed's fields, read from each file's manifest (weights are not opened)."""
-    from trainer_core import list_committed
+    from trainer_core import join_location, list_committed, location_name
 
     rows = []
     for info in list_committed(checkpoint_dir, layout="arc.system"):
         extra = info.extra or {}
         rows.append(
             {
-                "filename": Path(info.path).name,
-                "path": str(Path(checkpoint_dir) / Path(info.path).name),
+                "filename": location_name(info.path),
+                "path": str(join_location(checkpoint_dir, location_name(info.path))),
                 "size_mb": round(info.size / 2**20, 3),
                 "modified": datetime.fromtimestamp(info.modified).strftime("%Y-%m-%d %H:%M:%S") if info.modified else None,
                 "epoch": info.epoch,

@@ -35,7 +35,11 @@ from trainer_core import (
     UsageError,
     allocate_run_dir,
     describe_os_error,
+    is_url,
+    join_location,
     load_checkpoint,
+    location_exists,
+    location_name,
     uneven_share_warning,
 )
 
@@ -112,7 +116,7 @@ class TrainingSession:
     def __init__(self, config: ArcConfig, checkpoint_dir: str | Path = "checkpoints", pm: Any = None, autosave_every: int = 0) -> None:
         self.config = config
         self.autosave_every = autosave_every
-        self.checkpoint_dir = Path(checkpoint_dir)
+        self.checkpoint_dir = checkpoint_dir if is_url(checkpoint_dir) else Path(checkpoint_dir)  # a folder, or s3://...
         torch.manual_seed(config.seed)
         self.train_set, self.held_out = load_grids(
             config.dataset_version, config.max_grid_size, config.min_grid_size, config.max_grids, config.seed,
@@ -138,7 +142,7 @@ class TrainingSession:
         self.generator = torch.Generator().manual_seed(config.seed)
         self.pm = pm
         self.run_record = TrainingRun(
-            config, layout=SYSTEM_LAYOUT, state=self._state(), run_dir=allocate_run_dir(self.checkpoint_dir / "runs"),
+            config, layout=SYSTEM_LAYOUT, state=self._state(), run_dir=allocate_run_dir(join_location(self.checkpoint_dir, "runs")),
             checkpoint_dir=self.checkpoint_dir, async_save=True, disabled_sinks=("console",), pm=pm, seed=config.seed,
             retention=RetentionPolicy(keep_last=1, pattern=f"{AUTOSAVE_PREFIX}*.pth"),
         )  # fmt: skip
@@ -240,7 +244,7 @@ class TrainingSession:
             self._new_optimizer(fine_tune_lr, "constant")
             return 0
         position = self.run_record.restore(path)
-        ckpt = self.run_record.loaded_files[Path(path).name]
+        ckpt = self.run_record.loaded_files[location_name(path)]
         with self._lock:
             self.state.epoch, self.state.batch = int(position["epoch"]), int(position["batch"])
             self.state.val_loss, self.state.val_acc = ckpt.get("val_loss"), ckpt.get("val_acc")
@@ -252,7 +256,7 @@ class TrainingSession:
         loaded = load_checkpoint(path)
         if loaded.info.layout != layout:
             raise UsageError(f"{path} is a {loaded.info.layout} checkpoint, not {layout}; give a checkpoint of the right kind")
-        return loaded.files[Path(path).name]
+        return loaded.files[location_name(path)]
 
     def load_encoder(self, path: str | Path) -> None:
         """Initialise the encoder from ``pretrained_encoder_<task>.pth`` (its architecture must match)."""
@@ -286,6 +290,8 @@ class TrainingSession:
     def run(self, start_epoch: int = 0, echo=None) -> dict[str, Any]:
         """Train to ``epochs``; ``start_epoch`` comes from :meth:`load` (0 for a new run)."""
         config = self.config
+        if self._resume_batch >= config.batches_per_epoch:  # saved after its epoch's last batch: that epoch is done
+            self._resume_batch = 0
         first_epoch = max(start_epoch, 1) if self._resume_batch else start_epoch + 1
         self._refresh_examples()
         with self._phase("training"):
@@ -310,10 +316,10 @@ class TrainingSession:
                     self.state.val_loss, self.state.val_acc = metrics["val_loss"], metrics["val_acc"]
                 self.run_record.log(metrics, step=self._global_step(epoch, config.batches_per_epoch), epoch=epoch, split="val")
                 if self.autosave_every and epoch % self.autosave_every == 0 and epoch < config.epochs:
-                    self.save_now(f"{AUTOSAVE_PREFIX}{self.run_record.run_dir.name}_epoch_{epoch:04d}")
+                    self.save_now(f"{AUTOSAVE_PREFIX}{location_name(self.run_record.location)}_epoch_{epoch:04d}")
                 if echo:
                     echo(
-                        f"Epoch {epoch}/{config.epochs} | loss {self.state.losses[-1]:.4f} | "
+                        f"Epoch {epoch}/{config.epochs} | loss {self.state.losses[-1] if self.state.losses else float('nan'):.4f} | "
                         + " | ".join(f"{k} {v:.4f}" for k, v in metrics.items())
                     )
             self._resume_batch = 0
@@ -400,7 +406,7 @@ class TrainingSession:
         ``pretrained_encoder_<task>_stopped.pth``."""
         c, s = self.config, self.state
         name = f"pretrained_encoder_{c.pretrain_task}.pth"
-        if not complete and (self.checkpoint_dir / name).exists():
+        if not complete and location_exists(join_location(self.checkpoint_dir, name)):
             name = f"pretrained_encoder_{c.pretrain_task}_stopped.pth"
         payload = {
             "encoder_state_dict": self.model.encoder.state_dict(),
@@ -417,7 +423,7 @@ class TrainingSession:
         metrics = {k: payload[k] for k in ("val_loss", "val_acc") if payload[k] is not None}
         self.run_record.export(self.checkpoint_dir, {name: payload}, step=self._global_step(max(s.epoch, 1), s.batch), epoch=s.epoch,
                                name=name, metrics=metrics, layout=ENCODER_LAYOUT, model=self.model.encoder)  # fmt: skip
-        return self.checkpoint_dir / name
+        return join_location(self.checkpoint_dir, name)
 
     def close(self) -> None:
         """Wait for pending checkpoint writes, close the metrics, end the run. A requested save that
@@ -439,8 +445,8 @@ class TrainingSession:
             self.run_record.wait()  # an earlier background save's failure was reported by its callback
         except (TrainerCoreError, OSError):
             pass
-        target = self.checkpoint_dir / f"{name}.pth"
-        if target.exists() and not overwrite:
+        target = join_location(self.checkpoint_dir, f"{name}.pth")
+        if location_exists(target) and not overwrite:
             raise UsageError(f"{target} exists; choose another name, or overwrite it (--overwrite, or \"overwrite\": true)")
         payload = self.payload()
         epoch, batch = payload["epoch"], payload["batch"]

@@ -124,6 +124,14 @@ def _stdout_to_stderr(active: bool):
 
 def _resume_config(run_dir: str) -> str | None:
     """The config a run was started with (written by train as config.yaml), so `--resume DIR` alone works."""
+    from trainer_core import is_url
+
+    if is_url(run_dir):  # object storage: the config the newest checkpoint recorded (verified first)
+        from choice2vec.checkpoints import LAYOUT_SPEC
+        from trainer_core import resume_config_path
+
+        found = resume_config_path(run_dir, LAYOUT_SPEC.name, LAYOUT_SPEC.checkpoint_dir)
+        return str(found) if found else None
     path = Path(run_dir) / "config.yaml"
     return str(path) if path.exists() else None
 

@@ -117,7 +117,7 @@ def train(
     from choice2vec.devices import CompileCounter, choose_device_count, data_mesh, pin_random_bits, replicate, start_processes
     from choice2vec.model import Choice2Vec
     from choice2vec.objective import init_state, make_optimizer, make_representer, make_train_chunk
-    from trainer_core import JaxState, TrainingRun, jax_world
+    from trainer_core import JaxState, TrainingRun, is_url, jax_world
 
     start_processes(*processes)
     world = jax_world()
@@ -125,7 +125,9 @@ def train(
         raise UsageError("several processes write one run: give them the same --output-dir (on a shared file system)")
     if not world.main:
         echo = lambda line: None  # noqa: E731 - process 0 reports
-    if resume is None:
+    if resume is None and is_url(output_dir):  # object storage: core refuses a URL that holds another run
+        run_dir = str(output_dir)
+    elif resume is None:
         run_dir = Path(output_dir) if output_dir else new_run_dir(".")
         run_dir.mkdir(parents=True, exist_ok=True)
         if any(run_dir.glob("checkpoint_epoch_*")):
@@ -196,7 +198,7 @@ def train(
     total = time.perf_counter() - started
     return {
         "status": run.status,
-        "run_dir": str(run_dir),
+        "run_dir": run.location,
         "epoch": epoch,
         "checkpoints": summaries,
         "seconds": total,

@@ -11,6 +11,8 @@ Plugins import only from here (a test enforces it). Names load on first use, so 
   :class:`CheckpointInfo`, :class:`ModelSpec`, :class:`ConfigSchema`, :class:`TrainerConfig`.
 - Reading checkpoints: :func:`load_checkpoint`, :func:`load_model`, :func:`verify_checkpoint`,
   :func:`list_committed`, :func:`find_checkpoints`.
+- Where a path lives: :func:`is_url` (an ``s3://``/``gs://`` root instead of a local
+  folder), :func:`join_location`, :func:`location_exists`, :func:`location_name`.
 - Configs and errors: :func:`load_config`, :func:`config_hash`, :class:`UsageError`,
   :class:`ConfigError`, :class:`CheckpointError`, :class:`CorruptCheckpointError`.
 - Pipelines and pictures: :class:`StageCache`, :class:`VisualizationEvent`, :class:`SplitData`.
@@ -60,6 +62,11 @@ _EXPORTS = {
     "list_committed": "trainer_core.checkpoint",
     "find_resume_point": "trainer_core.checkpoint",
     "resume_config_path": "trainer_core.checkpoint.loading",
+    # object storage: a root may be a local path or an fsspec URL (s3://, gs://...)
+    "is_url": "trainer_core.storage",
+    "join_location": "trainer_core.storage",
+    "location_exists": "trainer_core.storage",
+    "location_name": "trainer_core.storage",
     "LoadedCheckpoint": "trainer_core.checkpoint",
     "load_model": "trainer_core.models",
     "find_checkpoints": "trainer_core.checkpoint.discovery",

@@ -73,3 +73,27 @@ def absolute(path: Any) -> str:
     if is_url(path):
         return str(path).rstrip("/")
     return os.path.abspath(local_path(path))
+
+
+# --- locations: a local Path or a URL string, handled alike by trainers -----------------------
+def join_location(root: Any, *parts: str) -> Any:
+    """``root/part/...``: a URL string for a URL root, a :class:`~pathlib.Path` otherwise."""
+    from pathlib import Path
+
+    if is_url(root):
+        return join(str(root), *parts)
+    return Path(local_path(root)).joinpath(*parts)
+
+
+def location_exists(path: Any) -> bool:
+    """True if a file or folder is at ``path``; for a URL, if any object is at or under it."""
+    if not is_url(path):
+        return os.path.exists(local_path(path))
+    fs, inner = filesystem(str(path))
+    fs.invalidate_cache(inner)
+    return bool(fs.exists(inner))
+
+
+def location_name(path: Any) -> str:
+    """The last component of a path or URL."""
+    return basename(os.fspath(path) if not isinstance(path, str) else path)

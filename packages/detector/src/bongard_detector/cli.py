@@ -16,9 +16,19 @@ def cli() -> None:
     when their settings change or their outputs are missing or corrupt."""
 
 
+def _local_root(ctx, param, value):
+    from trainer_core import UsageError, is_url
+
+    if is_url(value):  # the images, COCO files and stage records are worked on in place
+        raise UsageError(f"--root {value}: the detector's working directory (rendered images, COCO data, stage records) must be a "
+                         "local folder; train locally, then copy the checkpoint folders of models/ to the bucket with any S3 tool: `core list-checkpoints`, "
+                         "`core verify` and load_checkpoint read a copied folder there")  # fmt: skip
+    return value
+
+
 def _root_option(f):
-    return click.option("--root", type=click.Path(file_okay=False), default=".", show_default=True,
-                        help="Working directory holding checkpoints/, processed_data/, models/, results/, logs/.")(f)  # fmt: skip
+    return click.option("--root", type=click.Path(file_okay=False), default=".", show_default=True, callback=_local_root,
+                        help="Working directory holding checkpoints/, processed_data/, models/, results/, logs/ (a local folder).")(f)  # fmt: skip
 
 
 def _pipeline_options(f):

@@ -298,7 +298,8 @@ def describe_from(url_of: Callable[[str], str], path: str, raw: bytes | Exceptio
         info.status = "corrupt"
         info.problems.append(f"unreadable manifest: {exc}")
         return info
-    problem = mf.manifest_problem(manifest) or (None if mf.safe_member_name(manifest.get("data")) else "'data' must name the save's prefix")
+    data = manifest.get("data")  # absent: a local checkpoint folder copied as it is (files beside the manifest)
+    problem = mf.manifest_problem(manifest) or (None if data is None or mf.safe_member_name(data) else "'data' must name the save's prefix")
     if problem is not None:
         info.status = "corrupt"
         info.problems.append(f"malformed manifest: {problem}")
@@ -308,7 +309,7 @@ def describe_from(url_of: Callable[[str], str], path: str, raw: bytes | Exceptio
     info.revision = _revision(fs, f"{path}/{mf.MANIFEST_NAME}", entry)
     total = 0
     for name, file_entry in info.files.items():
-        found = objects.get(f"{path}/{manifest['data']}/{name}")
+        found = objects.get(_member(path, data, name))
         if found is None:
             info.status = "corrupt"
             info.problems.append(f"missing file {name}")
@@ -319,8 +320,13 @@ def describe_from(url_of: Callable[[str], str], path: str, raw: bytes | Exceptio
             info.status = "corrupt"
             info.problems.append(f"{name} is {actual} bytes, manifest says {file_entry.get('size')} (truncated or replaced)")
     info.size = total
-    info.data_prefix = manifest["data"]
+    info.data_prefix = data
     return info
+
+
+def _member(checkpoint: str, data: str | None, name: str) -> str:
+    """Where file ``name`` of a checkpoint lives: under its save's prefix, or beside the manifest."""
+    return f"{checkpoint}/{data}/{name}" if data else f"{checkpoint}/{name}"
 
 
 def _unfinished(url: str, prefix: str) -> CheckpointInfo:
@@ -388,7 +394,7 @@ def verify(url: str, *, hashes: bool = True) -> CheckpointInfo:
     fs, inner = storage.filesystem(url)
     names = list(info.files)
     with ThreadPoolExecutor(max_workers=min(HASH_WORKERS, max(1, len(names)))) as pool:
-        digests = list(pool.map(lambda n: _hash_object(fs, f"{inner}/{info.data_prefix}/{n}"), names))
+        digests = list(pool.map(lambda n: _hash_object(fs, _member(inner, info.data_prefix, n)), names))
     for name, digest in zip(names, digests, strict=True):
         if digest != info.files[name].get("sha256"):
             info.status = "corrupt"
@@ -413,7 +419,7 @@ def load(url: str, wanted: Iterable[str] | None, *, verify_hashes: bool, trust_p
         for name in names:
             local = os.path.join(tmp, name.replace("/", "_"))
             with open(local, "wb") as out:
-                digest = _hash_object(fs, f"{inner}/{info.data_prefix}/{name}", out.write)
+                digest = _hash_object(fs, _member(inner, info.data_prefix, name), out.write)
             if verify_hashes and digest != info.files[name].get("sha256"):
                 raise CorruptCheckpointError(f"{url}: {name} does not match its sha256 in the manifest (object changed or damaged)")
             loaded[name] = load_file(local, trust_pickle=trust_pickle, framework=framework)
@@ -425,7 +431,11 @@ def delete(info: CheckpointInfo) -> None:
     its data; a crash between leaves data without a manifest, which lists as incomplete."""
     fs, inner = storage.filesystem(info.path)
     delete_conditional(fs, f"{inner}/{mf.MANIFEST_NAME}", getattr(info, "revision", None))
-    _remove_quietly(fs, f"{inner}/{DATA_DIR}")
+    if info.data_prefix:
+        _remove_quietly(fs, f"{inner}/{DATA_DIR}")
+    else:  # a copied folder: the files its manifest named
+        for name in info.files:
+            _remove_quietly(fs, _member(inner, None, name))
 
 
 def collect_garbage(url: str, *, grace_s: float | None = None, dry_run: bool = False) -> list[str]:

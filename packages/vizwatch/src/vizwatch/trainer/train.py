@@ -123,7 +123,7 @@ def train(
     best = max(run.checkpoints(), key=lambda c: c.metrics.get("val_balanced_acc", -1), default=None)
     return {
         "status": run.status,
-        "run_dir": str(run.run_dir),
+        "run_dir": run.location,
         "epoch": epoch,
         "step": step,
         "metrics": metrics,
