@@ -1,13 +1,16 @@
 """bongard-detector: generation rate (serial against parallel, same run), training images/s (and
 the shape classifier's crops/s), evaluation time (rescored by the classifier), and the stage
 cache's promise: `detector train` run twice with nothing changed does no work the second time
-(timed, and asserted from the stage files).
+(timed, and asserted from the stage files), and `detector predict` images/s against the model's
+bare forward at the same batch.
 
 Reproduce by hand:
     detector generate --output data/gen --count 400 --workers 1
     detector generate --output data/gen --count 400            # every core
     detector train --profile quick --root runs/quick           # then once more: nothing is redone
-Pass section names to run some only: python bench/bench_detector.py generation pipeline
+    detector predict data/gen/images --output data/pred --root runs/quick --profile quick
+Pass section names to run some only: python bench/bench_detector.py generation pipeline predict
+(BENCH_DETECTOR_MODEL=models/quick/final times `predict` with that model instead of a small one.)
 """
 
 from __future__ import annotations
@@ -83,7 +86,66 @@ def pipeline() -> None:
     )
 
 
-SECTIONS = {"generation": generation, "pipeline": pipeline}
+def predict() -> None:
+    """`detector predict` (read PNGs, letterbox, forward, rescoring by the classifier, boxes mapped
+    back, drawn and written with the JSON) against the model's bare forward on tensors already in
+    memory, same batch of 8; trials interleaved, median with min..max."""
+    import statistics
+
+    import torch
+
+    from bongard_detector.generate import GenerationConfig, generate
+    from bongard_detector.predict import letterbox, open_image, predict_to_folder
+    from bongard_detector.training import load_classifier, load_trained
+
+    model_dir = Path(os.environ.get("BENCH_DETECTOR_MODEL", OUT / "det_pipeline/models/quick/final"))
+    if not (model_dir / "manifest.json").is_file():
+        pipeline()  # trains the small quick model this section uses
+    model, config = load_trained(model_dir)
+    classifier = load_classifier(model_dir)
+    images_dir = OUT / "det_predict_in"
+    shutil.rmtree(images_dir, ignore_errors=True)
+    generate(
+        GenerationConfig(count=64, image_size=config.image_size, seed=11, min_size=0.3, max_size=0.55),
+        images_dir,
+        workers=1,
+        progress=False,
+    )
+    paths = sorted((images_dir / "images").glob("*.png"))
+    tensors = torch.stack([letterbox(open_image(p), config.image_size)[0] for p in paths])
+    batch, trials = 8, int(os.environ.get("BENCH_TRIALS", "5"))
+
+    @torch.no_grad()
+    def bare() -> float:
+        start = time.perf_counter()
+        for i in range(0, len(tensors), batch):
+            model(list(tensors[i : i + batch]))
+        return time.perf_counter() - start
+
+    def full() -> float:
+        start = time.perf_counter()
+        predict_to_folder(paths, model, OUT / "det_predict_out", image_size=config.image_size, classifier=classifier,
+                          crop=config.classifier_crop, score_threshold=0.3, batch_size=batch)  # fmt: skip
+        return time.perf_counter() - start
+
+    model.score_thresh = 0.05  # what the evaluation and predict use at the bottom
+    bare(), full()  # warm-up
+    bare_s, full_s = [], []
+    for _ in range(trials):
+        bare_s.append(bare())
+        full_s.append(full())
+    ratios = sorted(f / b for f, b in zip(full_s, bare_s, strict=True))
+    ratio = statistics.median(ratios)
+    report(
+        "detector_predict",
+        {"images": len(paths), "batch": batch, "predict_images_s": len(paths) / statistics.median(full_s),
+         "bare_forward_images_s": len(paths) / statistics.median(bare_s), "ratio": ratio,
+         "spread": f"{ratios[0]:.2f}..{ratios[-1]:.2f}", "trials": trials, "rescored": classifier is not None},
+        "`detector predict` within 1.2x of the model's bare forward at the same batch", ratio <= 1.2,
+    )  # fmt: skip
+
+
+SECTIONS = {"generation": generation, "pipeline": pipeline, "predict": predict}
 
 
 def main() -> None:

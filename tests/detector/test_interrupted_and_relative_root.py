@@ -85,4 +85,8 @@ def test_a_relative_root_is_recorded_and_checked_as_the_same_folder(tmp_path, mo
     status = CliRunner().invoke(cli, ["status", "--root", "det"])
     assert status.exit_code == 0 and status.output.count("✅") == 3, status.output
     again = CliRunner().invoke(cli, args)
-    assert again.exit_code == 0 and json.loads(again.output)["work_done"] == {"data_generation": False, "training": False, "evaluation": False}
+    assert again.exit_code == 0 and json.loads(again.output)["work_done"] == {
+        "data_generation": False,
+        "training": False,
+        "evaluation": False,
+    }

@@ -9,7 +9,7 @@ import pytest
 
 from bongard_detector.pipeline import Pipeline, make_config
 
-TINY = dict(dataset_size=24, test_size=8, real_size=8, image_size=128, epochs=1, classifier_steps=2, workers=0)
+TINY = dict(dataset_size=24, test_size=8, real_size=8, val_size=8, image_size=128, epochs=1, classifier_steps=2, workers=0)
 
 
 def pipeline(root, **changes):

@@ -43,6 +43,8 @@ def _pipeline_options(f):
         click.option("--classifier-steps", type=click.IntRange(min=0, max=10_000_000), default=None,
                      help="Steps of the shape classifier trained before the detector (its backbone start, then its rescoring; 0 = none)."),
         click.option("--workers", type=click.IntRange(min=0, max=256), default=None, help="Data-loading and generation processes."),
+        click.option("--epoch-checkpoints/--no-epoch-checkpoints", default=None,
+                     help="A resumable checkpoint after every epoch (default) or only the final model (an interrupted run starts over)."),
         click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=None),
         click.option("--score-threshold", type=FiniteFloatRange(0, 1), default=None, help="Evaluation: minimum detection score."),
         click.option("--rescore/--no-rescore", default=None,
@@ -91,14 +93,75 @@ def train_command(force_data, force_train, force_eval, force_all, **options):
     _print_results(pipeline.run(force), options["as_json"])
 
 
+def _model_option(f):
+    return click.option("--model", "model_path", type=click.Path(file_okay=False), default=None,
+                        help="A trained model's checkpoint folder (default: models/<profile>/final under --root).")(f)  # fmt: skip
+
+
+def _load_model(model_path, root, profile, rescore):
+    """(detector, classifier or None, its TrainConfig) from a final checkpoint folder; one line when there is none."""
+    from pathlib import Path
+
+    from bongard_detector.training import load_classifier, load_trained
+    from trainer_core import CheckpointError, UsageError
+
+    path = Path(model_path) if model_path else Path(root) / "models" / profile / "final"
+    if not (path / "manifest.json").is_file():
+        raise UsageError(
+            f"{path}: no trained model here; run `detector train --profile {profile} --root {root}` first, or give --model FOLDER"
+        )
+    try:
+        model, config = load_trained(path)
+        classifier = load_classifier(path) if rescore is not False else None
+    except CheckpointError as exc:
+        raise UsageError(f"{path}: {exc}") from None
+    return model, classifier, config
+
+
+def _print_metrics(name: str, m: dict) -> None:
+    per_class = ", ".join(f"{k} {v:.3f}" for k, v in m["per_class"].items() if v is not None)
+    click.echo(f"{name}: AP {m['AP']:.4f}  AP50 {m['AP50']:.4f}  AP75 {m['AP75']:.4f}  ({m['images']} images, {m['seconds']} s)")
+    click.echo(f"   per class (AP): {per_class}")
+    confusion = m.get("confusions")
+    if confusion:
+        top = ", ".join(f"{t} as {p} {n}" for t, p, n in confusion["top"][:6]) or "none"
+        click.echo(f"   shapes named right: {confusion['accuracy']:.3f}; most frequent confusions: {top}")
+
+
 @cli.command("evaluate")
 @_pipeline_options
 @click.option("--force", is_flag=True, help="Re-evaluate even if nothing changed.")
-def evaluate_command(force, **options):
-    """COCO metrics of the trained model on the synthetic test split and the real set."""
+@click.option("--data", "data_dirs", multiple=True, type=click.Path(file_okay=False),
+              help="A folder with images/ and annotations.json (as `detector generate` writes; categories matched by name) to "
+                   "evaluate on instead of the pipeline's sets; may be repeated.")  # fmt: skip
+@_model_option
+def evaluate_command(force, data_dirs, model_path, **options):
+    """COCO metrics of the trained model on the synthetic test split and the held-out real shapes,
+    or on any COCO folder given with --data."""
     from trainer_core import UsageError, single_process_only
 
     single_process_only("detector evaluate", "evaluation is one pass over the images; `detector train` is what torchrun spreads")
+    if data_dirs:
+        from bongard_detector.predict import InputError, evaluate_folder
+
+        model, classifier, config = _load_model(model_path, options["root"], options["profile"], options["rescore"])
+        if options["score_threshold"] is not None:
+            model.score_thresh = options["score_threshold"]
+        results = {}
+        for data in data_dirs:
+            try:
+                results[data] = evaluate_folder(model, data, config.image_size, classifier=classifier, crop=config.classifier_crop,
+                                                progress=not options["as_json"])  # fmt: skip
+            except InputError as exc:
+                raise UsageError(str(exc)) from None
+        if options["as_json"]:
+            echo_json(results)
+        else:
+            for name, m in results.items():
+                _print_metrics(name, m)
+        return
+    if model_path:
+        raise UsageError("--model goes with --data (the pipeline's own sets are evaluated with its own model)")
     pipeline = _pipeline(**options)
     check = pipeline.cache.check("training", pipeline.training_hash(), [pipeline._model_loads])
     if not check.fresh:
@@ -108,9 +171,47 @@ def evaluate_command(force, **options):
         echo_json(record["metrics"])
         return
     for name, m in record["metrics"].items():
-        per_class = ", ".join(f"{k} {v:.3f}" for k, v in m["per_class"].items() if v is not None)
-        click.echo(f"{name}: AP {m['AP']:.4f}  AP50 {m['AP50']:.4f}  AP75 {m['AP75']:.4f}  ({m['images']} images, {m['seconds']} s)")
-        click.echo(f"   per class: {per_class}")
+        _print_metrics({"real": "real (held-out human-designed shapes)"}.get(name, name), m)
+
+
+@cli.command("predict")
+@click.argument("inputs", nargs=-1, required=True, type=click.Path())
+@click.option("--output", "out", type=click.Path(file_okay=False), required=True,
+              help="Folder for one annotated PNG per image and predictions.json.")  # fmt: skip
+@click.option(
+    "--score-threshold", type=FiniteFloatRange(0, 1), default=0.3, show_default=True, help="Keep detections scoring at least this."
+)
+@click.option("--batch-size", type=click.IntRange(min=1, max=1024), default=8, show_default=True)
+@click.option("--profile", type=click.Choice(["quick", "standard", "professional"]), default="standard", show_default=True,
+              help="Whose model: models/<profile>/final under --root (unless --model).")  # fmt: skip
+@click.option(
+    "--rescore/--no-rescore", default=None, help="Multiply scores by the shape classifier's (default: on when the model has one)."
+)
+@_model_option
+@_root_option
+@click.option("--json", "as_json", is_flag=True, help="Print the predictions as JSON (no progress bar).")
+def predict_command(inputs, out, score_threshold, batch_size, profile, rescore, model_path, root, as_json):
+    """Detect shapes on PNG/JPEG images (or folders of them) of any size, grey or colour: each image
+    is padded to a square, resized as in training and its boxes mapped back. Writes OUTPUT/<name>.png
+    with the boxes, class names and scores drawn, and OUTPUT/predictions.json (COCO images and results)."""
+    from bongard_detector.predict import InputError, image_paths, predict_to_folder
+    from trainer_core import UsageError
+
+    try:
+        paths = image_paths(list(inputs))
+    except InputError as exc:
+        raise UsageError(str(exc)) from None
+    model, classifier, config = _load_model(model_path, root, profile, rescore)
+    try:
+        summary = predict_to_folder(paths, model, out, image_size=config.image_size, classifier=classifier, crop=config.classifier_crop,
+                                    score_threshold=score_threshold, batch_size=batch_size, progress=not as_json)  # fmt: skip
+    except InputError as exc:
+        raise UsageError(str(exc)) from None
+    results, images = summary["annotations"], summary["images"]
+    if as_json:
+        echo_json(summary)
+    else:
+        click.echo(f"{len(results)} detections on {len(images)} images; annotated PNGs and predictions.json in {out}")
 
 
 @cli.command("validate")

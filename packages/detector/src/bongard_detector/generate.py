@@ -1,7 +1,8 @@
 """Composing images of shapes with COCO-format annotations (`detector generate`).
 
 Each image holds ``min_shapes``..``max_shapes`` shapes, each drawn from a program (a synthetic
-family, or the rows of a Bongard-LOGO TSV for the real set), every stroke in a random one of the
+family, the rows of a Bongard-LOGO TSV, or a mix of both with ``program_share``, the TSV's programs
+optionally perturbed by :func:`bongard_detector.shapes.perturb`), every stroke in a random one of the
 five styles, at a random size, rotation and position, without overlapping boxes. Image ``i`` is
 drawn from its own random stream ``(seed, i)``, so a dataset is the same whatever the number of
 worker processes or the chunking. Output::
@@ -35,6 +36,8 @@ class GenerationConfig:
     max_width: float = 3.5
     seed: int = 0
     programs: str | None = None  # a TSV of programs (the real set); None = synthetic families
+    program_share: float = 1.0  # with programs: the share of shapes drawn from them, the rest from the families
+    perturb: float = 0.0  # with programs: program-level jitter (shapes.perturb), 0 = the programs as written
 
 
 def categories() -> list[dict]:
@@ -48,6 +51,7 @@ def _overlaps(box, boxes, margin: float) -> bool:
 def compose(index: int, config: GenerationConfig, programs: list[ShapeProgram] | None):
     """(PIL image, [(category, box)]) of image ``index``: deterministic from (seed, index)."""
     from bongard_detector.families import random_program
+    from bongard_detector.shapes import perturb
 
     rng = np.random.default_rng([config.seed, index])
     s = config.image_size
@@ -55,7 +59,12 @@ def compose(index: int, config: GenerationConfig, programs: list[ShapeProgram] |
     placed: list[Placed] = []
     labels: list[str] = []
     for _ in range(wanted):
-        program = programs[int(rng.integers(len(programs)))] if programs else random_program(rng)
+        if programs and (config.program_share >= 1 or rng.random() < config.program_share):
+            program = programs[int(rng.integers(len(programs)))]
+            if config.perturb > 0:
+                program = perturb(program, rng, config.perturb)
+        else:
+            program = random_program(rng)
         strokes = trace(program)
         styles = [STYLES[int(rng.integers(len(STYLES)))] for _ in strokes]
         width = max(1.0, float(rng.uniform(config.min_width, config.max_width)) * s / 416)

@@ -59,3 +59,41 @@ def coco_metrics(ground_truth: dict, detections: list[dict], *, engine: str = "f
     out["per_class"] = per_class
     out["detections"] = len(detections)
     return out
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """IoU of boxes ``a`` (N, 4) against ``b`` (M, 4), both x/y/w/h."""
+    ax0, ay0, ax1, ay1 = a[:, 0, None], a[:, 1, None], (a[:, 0] + a[:, 2])[:, None], (a[:, 1] + a[:, 3])[:, None]
+    bx0, by0, bx1, by1 = b[None, :, 0], b[None, :, 1], b[None, :, 0] + b[None, :, 2], b[None, :, 1] + b[None, :, 3]
+    inter = np.clip(np.minimum(ax1, bx1) - np.maximum(ax0, bx0), 0, None) * np.clip(np.minimum(ay1, by1) - np.maximum(ay0, by0), 0, None)
+    union = (ax1 - ax0) * (ay1 - ay0) + (bx1 - bx0) * (by1 - by0) - inter
+    return inter / np.maximum(union, 1e-9)
+
+
+def confusions(ground_truth: dict, detections: list[dict], *, iou: float = 0.5, min_score: float = 0.3) -> dict:
+    """What each ground-truth shape was called: the highest-scoring detection of any class with IoU
+    >= ``iou`` and score >= ``min_score`` names it (or ``missed``). Returns ``matrix``
+    (true name -> predicted name -> count), ``accuracy`` (share of shapes named right) and ``top``:
+    the off-diagonal pairs, most frequent first."""
+    names = {c["id"]: c["name"] for c in ground_truth["categories"]}
+    by_image: dict[int, list[dict]] = {}
+    for d in detections:
+        if d["score"] >= min_score:
+            by_image.setdefault(d["image_id"], []).append(d)
+    matrix: dict[str, dict[str, int]] = {}
+    right = total = 0
+    for a in ground_truth["annotations"]:
+        candidates = by_image.get(a["image_id"], [])
+        predicted = "missed"
+        if candidates:
+            overlaps = _iou(np.array([a["bbox"]], dtype=float), np.array([d["bbox"] for d in candidates], dtype=float))[0]
+            scores = np.array([d["score"] if o >= iou else -1.0 for d, o in zip(candidates, overlaps, strict=True)])
+            if scores.max() >= 0:
+                predicted = names[candidates[int(scores.argmax())]["category_id"]]
+        true = names[a["category_id"]]
+        matrix.setdefault(true, {}).setdefault(predicted, 0)
+        matrix[true][predicted] += 1
+        right, total = right + (predicted == true), total + 1
+    top = sorted(((t, p, n) for t, row in matrix.items() for p, n in row.items() if p != t), key=lambda x: -x[2])
+    return {"matrix": matrix, "accuracy": round(right / total, 4) if total else None, "top": [list(x) for x in top],
+            "iou": iou, "min_score": min_score}  # fmt: skip

@@ -3,8 +3,11 @@
 Stages, each recorded in ``checkpoints/<stage>.json`` through trainer-core's stage cache
 (timestamp, config hash, metrics, the outputs it references):
 
-* ``data_generation``: the synthetic train and test splits and the real set composed from the
-  human-designed shapes; validated by each ``annotations.json``'s annotation count and the images;
+* ``data_generation``: the human-designed shapes split by shape (:mod:`bongard_detector.shapes`,
+  ``processed_data/shapes/{train,held_out}_shapes.tsv``); the training and validation splits (the
+  synthetic families mixed with perturbed renders of the train shapes), the synthetic test split
+  (families only) and the real set (the held-out shapes only, never seen in training); validated by
+  each ``annotations.json``'s annotation count and the images;
 * ``training``: the model in ``models/<profile>/final``; validated by its manifest and by loading it.
   An interrupted training (killed, stopped) resumes from its newest verified checkpoint when the
   same command runs again; a model directory of another config or data set is set aside, never deleted;
@@ -29,14 +32,14 @@ from bongard_detector.training import TrainConfig
 
 STAGES = ("data_generation", "training", "evaluation")
 SHORT = {"data": "data_generation", "train": "training", "eval": "evaluation"}
-DATA_VERSION = 2  # bump when the generator's output changes for the same settings
+DATA_VERSION = 3  # bump when the generator's output changes for the same settings
 
 TARGETS = (  # the seed's table: (dataset, metric, target)
     ("synthetic", "AP", 0.85),
     ("synthetic", "AP50", 0.95),
     ("real", "AP50", 0.70),
 )
-QUICK_TARGETS = (("synthetic", "AP50", 0.90), ("real", "AP50", 0.70))
+QUICK_TARGETS = (("synthetic", "AP50", 0.95), ("real", "AP50", 0.80))
 
 
 @dataclass(frozen=True)
@@ -45,6 +48,9 @@ class PipelineConfig:
     dataset_size: int = 2000
     test_size: int = 300
     real_size: int = 300
+    val_size: int = 100  # validation images (same mix as training, another seed): AP after every epoch
+    program_share: float = 0.5  # share of training shapes drawn from the train human-designed shapes (the rest: families)
+    perturb: float = 0.15  # program-level jitter of those shapes (shapes.perturb)
     image_size: int = 416
     max_shapes: int = 4
     min_size: float = 0.15  # shape size (larger side) as a fraction of the image
@@ -56,8 +62,11 @@ class PipelineConfig:
     rescore: bool = True  # multiply detection scores by the shape classifier's (when the model has one)
 
     def data_settings(self) -> dict[str, Any]:
-        keys = ("dataset_size", "test_size", "real_size", "image_size", "max_shapes", "min_size", "max_size", "seed")
-        return {"version": DATA_VERSION, **{k: getattr(self, k) for k in keys}}
+        from bongard_detector.shapes import HELD_OUT_FRACTION
+
+        keys = ("dataset_size", "test_size", "real_size", "val_size", "program_share", "perturb", "image_size", "max_shapes",
+                "min_size", "max_size", "seed")  # fmt: skip
+        return {"version": DATA_VERSION, "held_out_fraction": HELD_OUT_FRACTION, **{k: getattr(self, k) for k in keys}}
 
 
 PROFILES = {
@@ -80,7 +89,7 @@ def make_config(profile: str = "standard", **overrides: Any) -> PipelineConfig:
     """A profile with the command line's overrides (None = keep); image size and professional
     reach the training config too."""
     base = PROFILES[profile]
-    train_keys = {"epochs", "batch_size", "workers", "precision", "learning_rate", "classifier_steps"}
+    train_keys = {"epochs", "batch_size", "workers", "precision", "learning_rate", "classifier_steps", "epoch_checkpoints"}
     top = {k: v for k, v in overrides.items() if v is not None and k not in train_keys and k != "professional"}
     train = {k: v for k, v in overrides.items() if v is not None and k in train_keys}
     if overrides.get("professional"):
@@ -119,13 +128,18 @@ class Pipeline:
     def data_hash(self) -> str:
         return _hash(self.config.data_settings())
 
+    def _train_settings(self, *leave_out: str) -> dict:
+        from bongard_detector.training import NOT_IN_MODEL
+
+        return {k: v for k, v in asdict(self.config.train).items() if k not in NOT_IN_MODEL + leave_out}
+
     def training_hash(self) -> str:
-        return _hash({"data": self.data_hash(), "train": asdict(self.config.train)})
+        return _hash({"data": self.data_hash(), "train": self._train_settings()})
 
     def resumable_hash(self) -> str:
         """What a model directory must share with this run to be resumed: the data and every
         training setting but the number of epochs (a larger --epochs trains the same run longer)."""
-        return _hash({"data": self.data_hash(), "train": {k: v for k, v in asdict(self.config.train).items() if k != "epochs"}})
+        return _hash({"data": self.data_hash(), "train": self._train_settings("epochs")})
 
     def evaluation_hash(self) -> str:
         c = self.config
@@ -156,22 +170,32 @@ class Pipeline:
     # --- stages ---------------------------------------------------------------------------------
     def generate_data(self, force: bool | str = False) -> tuple[dict, bool]:
         from bongard_detector.generate import GenerationConfig, generate
-        from bongard_detector.programs import human_designed_shapes
-        from trainer_core import dir_output, json_count_output
+        from bongard_detector.programs import human_designed_shapes, read_programs, write_programs
+        from bongard_detector.shapes import shape_split
+        from trainer_core import dir_output, file_output, json_count_output
 
         c = self.config
         shapes = dict(max_shapes=c.max_shapes, min_size=c.min_size, max_size=c.max_size)
+        shape_dir = self.root / "processed_data" / "shapes"
+        train_shapes, held_out_shapes = shape_dir / "train_shapes.tsv", shape_dir / "held_out_shapes.tsv"
+        mixed = dict(programs=str(train_shapes), program_share=c.program_share, perturb=c.perturb, **shapes)
         splits = {
-            "train": (self.data_dir / "train", GenerationConfig(c.dataset_size, c.image_size, seed=c.seed, **shapes)),
+            "train": (self.data_dir / "train", GenerationConfig(c.dataset_size, c.image_size, seed=c.seed, **mixed)),
+            "val": (self.data_dir / "val", GenerationConfig(c.val_size, c.image_size, seed=c.seed + 3_000_017, **mixed)),
             "test": (self.data_dir / "test", GenerationConfig(c.test_size, c.image_size, seed=c.seed + 1_000_003, **shapes)),
             "real": (self.real_dir / f"{c.image_size}px_{c.real_size}_{self.data_hash()[:8]}", GenerationConfig(
-                c.real_size, c.image_size, seed=c.seed + 2_000_003, programs=str(human_designed_shapes()), **shapes)),
+                c.real_size, c.image_size, seed=c.seed + 2_000_003, programs=str(held_out_shapes), **shapes)),
         }  # fmt: skip
 
         def work():
             import shutil
 
-            metrics, outputs = {}, []
+            split = shape_split(read_programs(human_designed_shapes()))
+            shape_dir.mkdir(parents=True, exist_ok=True)
+            write_programs(list(split.train), train_shapes)
+            write_programs(list(split.held_out), held_out_shapes)
+            metrics = {"shapes": split.counts()}
+            outputs = [self._relative(file_output(p)) for p in (train_shapes, held_out_shapes)]
             for name, (out, gen) in splits.items():
                 shutil.rmtree(out, ignore_errors=True)
                 start = time.perf_counter()
@@ -193,8 +217,9 @@ class Pipeline:
         def work():
             self._claim_model_dir(force)
             self._tell_ranks("train", "run")
-            summary = train(self.config.train, data["dirs"]["train"], self.model_dir, echo=self.say, progress=self.progress)
-            return ({k: summary[k] for k in ("epochs", "seconds", "images_per_second", "history", "classifier")},
+            summary = train(self.config.train, data["dirs"]["train"], self.model_dir, echo=self.say, progress=self.progress,
+                            val_dir=data["dirs"].get("val"))  # fmt: skip
+            return ({k: summary[k] for k in ("epochs", "seconds", "images_per_second", "history", "classifier", "resources")},
                     [self._relative(checkpoint_output(self.model_dir / "final"))])  # fmt: skip
 
         try:

@@ -30,7 +30,7 @@ COLUMNS = ("shape function name", "shape name", "super class", "set of base acti
 
 
 def human_designed_shapes() -> Path:
-    """The real Bongard-LOGO human-designed shapes shipped with the package (MIT; evaluation only)."""
+    """The real Bongard-LOGO human-designed shapes shipped with the package (MIT), split by shape in :mod:`bongard_detector.shapes`."""
     return Path(__file__).parent / "data" / "human_designed_shapes.tsv"
 
 
@@ -111,7 +111,9 @@ def read_programs(path: str | Path) -> list[ShapeProgram]:
     try:
         text = path.read_bytes().decode("utf-8")
     except UnicodeDecodeError:
-        raise ProgramError(f"{path} is not a UTF-8 text file; give a TSV in the Bongard-LOGO format (columns: {', '.join(COLUMNS)})") from None
+        raise ProgramError(
+            f"{path} is not a UTF-8 text file; give a TSV in the Bongard-LOGO format (columns: {', '.join(COLUMNS)})"
+        ) from None
     with io.StringIO(text, newline="") as f:
         reader = csv.DictReader(f, delimiter="\t")
         missing = [c for c in (COLUMNS[0], COLUMNS[2], COLUMNS[3], COLUMNS[4]) if c not in (reader.fieldnames or [])]
@@ -126,6 +128,18 @@ def read_programs(path: str | Path) -> list[ShapeProgram]:
     if not programs:
         raise ProgramError(f"{path}: no programs")
     return programs
+
+
+def write_programs(programs: list[ShapeProgram], path: str | Path) -> Path:
+    """A TSV of ``programs`` in the Bongard-LOGO format (read back by :func:`read_programs`), written atomically."""
+    from trainer_core import atomic_write_bytes
+
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=COLUMNS, delimiter="\t", lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(p.row() for p in programs)
+    atomic_write_bytes(Path(path), buffer.getvalue().encode())
+    return Path(path)
 
 
 def trace(program: ShapeProgram, arc_step_degrees: float = 5.0) -> list[np.ndarray]:

@@ -53,6 +53,10 @@ class TrainConfig:
     classifier_crop: int = 64  # crop side in pixels
     classifier_learning_rate: float = 2e-3
     frozen_stages: int = 0  # backbone weights kept fixed in detection: 1 = the stem, 2 = the stem and layer1
+    epoch_checkpoints: bool = True  # a resumable checkpoint after every epoch (False: only final/, no resume)
+
+
+NOT_IN_MODEL = ("epoch_checkpoints",)  # settings that do not change the trained weights (left out of stage hashes)
 
 
 class CocoImages(torch.utils.data.Dataset):
@@ -192,7 +196,7 @@ def evaluate(model, data_dir: str | Path, batch_size: int = 8, workers: int = 0,
              classifier=None, crop: int = 64) -> dict:  # fmt: skip
     """COCO metrics of the detector on ``data_dir`` (rescored by ``classifier`` when given, with the
     detector's own figures under ``detector_only``)."""
-    from bongard_detector.metrics import coco_metrics
+    from bongard_detector.metrics import coco_metrics, confusions
 
     device = device or next(model.parameters()).device
     dataset = CocoImages(data_dir)
@@ -201,6 +205,7 @@ def evaluate(model, data_dir: str | Path, batch_size: int = 8, workers: int = 0,
     detections = predict(model, dataset, batch_size, workers, device, classifier, crop)
     scored = [{k: v for k, v in d.items() if k != "detector_score"} for d in detections]
     metrics = coco_metrics(ground_truth, scored)
+    metrics["confusions"] = confusions(ground_truth, scored)
     if classifier is not None:
         alone = coco_metrics(ground_truth, [{**d, "score": full["detector_score"]} for d, full in zip(scored, detections, strict=True)])
         metrics["detector_only"] = {k: alone[k] for k in ("AP", "AP50", "AP75")}
@@ -209,9 +214,39 @@ def evaluate(model, data_dir: str | Path, batch_size: int = 8, workers: int = 0,
     return metrics
 
 
-def train(config: TrainConfig, train_dir: str | Path, out_dir: str | Path, *, echo=print, progress: bool = True) -> dict:
+def resources(started_wall: float, started_cpu: float, images: int, device: torch.device) -> dict:
+    """What a training cost: wall and CPU seconds (every thread of this process), peak resident
+    memory, images per second, and on CUDA the GPU's peak allocated memory."""
+    import resource
+
+    wall = time.perf_counter() - started_wall
+    cpu = time.process_time() - started_cpu
+    out = {"wall_seconds": round(wall, 1), "cpu_seconds": round(cpu, 1), "cpu_utilisation": round(cpu / wall, 2) if wall else None,
+           "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+           "images_per_second": round(images / wall, 2) if wall else None, "device": str(device)}  # fmt: skip
+    if device.type == "cuda":
+        out["gpu_peak_memory_mib"] = round(torch.cuda.max_memory_allocated(device) / 2**20, 1)
+        out["gpu_name"] = torch.cuda.get_device_name(device)
+    return out
+
+
+def validation_ap(model, val_dir: str | Path, batch_size: int, device: torch.device) -> dict:
+    """AP and AP@0.5 of the detector alone on the validation split (end of each epoch)."""
+    from bongard_detector.metrics import coco_metrics
+
+    dataset = CocoImages(val_dir)
+    was_training = model.training
+    detections = predict(model, dataset, batch_size, 0, device)
+    model.train(was_training)
+    metrics = coco_metrics(dataset.coco, detections)
+    return {"val_AP": round(metrics["AP"], 4), "val_AP50": round(metrics["AP50"], 4)}
+
+
+def train(config: TrainConfig, train_dir: str | Path, out_dir: str | Path, *, echo=print, progress: bool = True,
+          val_dir: str | Path | None = None) -> dict:  # fmt: skip
     """Train (resuming from ``out_dir``'s last checkpoint when there is one) and save
-    ``out_dir/final`` (the SWA model when ``swa_epochs`` > 0). Returns a summary."""
+    ``out_dir/final`` (the SWA model when ``swa_epochs`` > 0). With ``val_dir``, the detector's AP on
+    it is measured at the end of every epoch (history, log, metrics). Returns a summary."""
     from torch.optim.swa_utils import AveragedModel
     from tqdm import tqdm
 
@@ -235,7 +270,9 @@ def train(config: TrainConfig, train_dir: str | Path, out_dir: str | Path, *, ec
     swa = AveragedModel(model) if config.swa_epochs else None
     swa_start = config.epochs - config.swa_epochs + 1
     out_dir = Path(out_dir)
-    resume = out_dir if any(c.status == "ok" for c in list_committed(out_dir / DETECTOR_LAYOUT.checkpoint_dir, DETECTOR_LAYOUT.name)) else None
+    resume = (
+        out_dir if any(c.status == "ok" for c in list_committed(out_dir / DETECTOR_LAYOUT.checkpoint_dir, DETECTOR_LAYOUT.name)) else None
+    )
     run = TrainingRun(config, layout=DETECTOR_LAYOUT, state=TorchState(model, optimizer, scheduler), run_dir=out_dir, resume=resume,
                       retention=RetentionPolicy(keep_last=2), disabled_sinks=("console",), seed=config.seed)  # fmt: skip
     start_epoch, classifier = 1, None
@@ -270,7 +307,7 @@ def train(config: TrainConfig, train_dir: str | Path, out_dir: str | Path, *, ec
         forward = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
     autocast, scaler = _autocast(device, config.precision)
     workers = loader_workers(config.workers, device)
-    history, started, images_seen = [], time.perf_counter(), 0
+    history, started, started_cpu, images_seen = [], time.perf_counter(), time.process_time(), 0
     with run:
         for epoch in range(start_epoch, config.epochs + 1):
             model.train()
@@ -297,12 +334,19 @@ def train(config: TrainConfig, train_dir: str | Path, out_dir: str | Path, *, ec
                 bar.set_postfix(loss=f"{total / count:.3f}")
             if swa is not None and epoch >= swa_start:
                 swa.update_parameters(model)
-            history.append({"epoch": epoch, "loss": total / max(count, 1)})
-            echo(f"epoch {epoch}/{config.epochs} loss {total / max(count, 1):.4f}")
-            run.log({"loss": total / max(count, 1), "lr": scheduler.get_last_lr()[0]}, step=epoch * steps_per_epoch, epoch=epoch)
-            run.save(step=epoch * steps_per_epoch, epoch=epoch, metrics={"loss": total / max(count, 1)},
-                     position={"epoch": epoch, "classifier": classifier}, files={"swa.pt": swa.state_dict()} if swa is not None else None)  # fmt: skip
+            entry = {"epoch": epoch, "loss": total / max(count, 1)}
+            if val_dir is not None and world.main:
+                entry.update(validation_ap(model, val_dir, config.batch_size, device))
+            history.append(entry)
+            shown = f"  val AP {entry['val_AP']:.4f}  AP50 {entry['val_AP50']:.4f}" if "val_AP" in entry else ""
+            echo(f"epoch {epoch}/{config.epochs} loss {entry['loss']:.4f}{shown}")
+            run.log({k: v for k, v in entry.items() if k != "epoch"} | {"lr": scheduler.get_last_lr()[0]}, step=epoch * steps_per_epoch,
+                    epoch=epoch)  # fmt: skip
+            if config.epoch_checkpoints:
+                run.save(step=epoch * steps_per_epoch, epoch=epoch, metrics={"loss": entry["loss"]},
+                         position={"epoch": epoch, "classifier": classifier}, files={"swa.pt": swa.state_dict()} if swa is not None else None)  # fmt: skip
         seconds = time.perf_counter() - started
+        used = resources(started, started_cpu, images_seen, device)
         final = model
         if swa is not None and config.epochs >= swa_start and world.main:  # only rank 0 exports the final model
             final = swa.module
@@ -316,7 +360,7 @@ def train(config: TrainConfig, train_dir: str | Path, out_dir: str | Path, *, ec
                    metrics={"loss": history[-1]["loss"] if history else None})  # fmt: skip
     return {"checkpoint": str(out_dir / "final"), "epochs": config.epochs, "seconds": round(seconds, 1),
             "images_per_second": round(images_seen / seconds, 2) if seconds else None, "history": history,
-            "classifier": classifier}  # fmt: skip
+            "classifier": classifier, "resources": used}  # fmt: skip
 
 
 def load_trained(path: str | Path, device: torch.device | None = None):
