@@ -89,13 +89,15 @@ def pipeline() -> None:
 def predict() -> None:
     """`detector predict` (read PNGs, letterbox, forward, rescoring by the classifier, boxes mapped
     back, drawn and written with the JSON) against the model's bare forward on tensors already in
-    memory, same batch of 8; trials interleaved, median with min..max."""
+    memory (the detector, then its classifier's rescoring: the model's own compute), same batch of
+    8; trials interleaved, median with min..max."""
     import statistics
 
     import torch
 
     from bongard_detector.generate import GenerationConfig, generate
     from bongard_detector.predict import letterbox, open_image, predict_to_folder
+    from bongard_detector.shape_classifier import rescore
     from bongard_detector.training import load_classifier, load_trained
 
     model_dir = Path(os.environ.get("BENCH_DETECTOR_MODEL", OUT / "det_pipeline/models/quick/final"))
@@ -119,7 +121,9 @@ def predict() -> None:
     def bare() -> float:
         start = time.perf_counter()
         for i in range(0, len(tensors), batch):
-            model(list(tensors[i : i + batch]))
+            outputs = model(list(tensors[i : i + batch]))
+            if classifier is not None:
+                rescore(classifier, tensors[i : i + batch], outputs, config.classifier_crop)
         return time.perf_counter() - start
 
     def full() -> float:

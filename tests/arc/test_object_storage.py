@@ -8,12 +8,12 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 pytest.importorskip("torch")
+
 
 from trainer_core import list_committed, load_checkpoint  # noqa: E402
 
@@ -45,24 +45,19 @@ def test_arc_train_saves_resumes_and_never_overwrites_on_s3(s3_root):
     assert {Path(c.path).name for c in list_committed(where, "arc.system")} >= {"one.pth", "two.pth"}
 
 
-def _wait(client, predicate, timeout=120):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        status = client.get("/status").get_json()
-        if predicate(status):
-            return status
-        time.sleep(0.05)
-    raise AssertionError(f"timed out; last status {status}")
-
-
-def test_arc_serve_trains_saves_lists_and_fine_tunes_on_s3(s3_root):
+def test_arc_serve_trains_saves_lists_and_fine_tunes_on_s3(wait_for_status, s3_root):
     from arc_comm.server import create_app
 
     where = f"{s3_root}/served"
     app = create_app(where)
     with app.test_client() as client:
-        assert client.post("/start_pretrain", json={**TINY, "pretrain_task": "binary", "pretrain_epochs": 1, "batches_per_epoch": 5}).status_code == 200
-        _wait(client, lambda s: s["mode"] == "finished")
+        assert (
+            client.post(
+                "/start_pretrain", json={**TINY, "pretrain_task": "binary", "pretrain_epochs": 1, "batches_per_epoch": 5}
+            ).status_code
+            == 200
+        )
+        wait_for_status(client, lambda s: s["mode"] == "finished")
         assert load_checkpoint(f"{where}/pretrained_encoder_binary.pth").info.layout == "arc.pretrained_encoder"
 
         for bad in ("../x.pth", "a/b.pth", ".hidden.pth", "nope.pth"):
@@ -70,11 +65,11 @@ def test_arc_serve_trains_saves_lists_and_fine_tunes_on_s3(s3_root):
             assert r.status_code == 400 and "pretrained_encoder" in r.get_json()["error"], bad
         r = client.post("/start_train", json={**TINY, "pretrained_encoder": "pretrained_encoder_binary.pth"})
         assert r.status_code == 200, r.get_json()
-        _wait(client, lambda s: s["batch"] >= 2)
+        wait_for_status(client, lambda s: s["batch"] >= 2)
         assert client.post("/save_checkpoint", json={"name": "mid"}).status_code == 200
-        _wait(client, lambda s: any(x["name"] == "mid" and x["state"] == "written" for x in s["saves"]))
+        wait_for_status(client, lambda s: any(x["name"] == "mid" and x["state"] == "written" for x in s["saves"]))
         assert client.post("/save_checkpoint", json={"name": "mid"}).status_code == 409
         listed = client.get("/list_checkpoints").get_json()["checkpoints"]
         assert [(c["filename"], c["path"]) for c in listed] == [("mid.pth", f"{where}/mid.pth")]
         client.post("/stop", json={})
-        _wait(client, lambda s: s["mode"] in ("stopped", "finished"))
+        wait_for_status(client, lambda s: s["mode"] in ("stopped", "finished"))

@@ -28,16 +28,6 @@ def client(tmp_path):
             time.sleep(0.05)
 
 
-def _wait(client, predicate, timeout=90):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        status = client.get("/status").get_json()
-        if predicate(status):
-            return status
-        time.sleep(0.05)
-    raise AssertionError(f"timed out; last status {status}")
-
-
 def test_errors_before_training(client):
     assert client.get("/status").get_json()["mode"] == "idle"
     r = client.post("/save_checkpoint", json={"name": "x"})
@@ -67,11 +57,11 @@ def test_malformed_and_oversized_bodies(client):
     assert r.status_code == 413
 
 
-def test_train_save_list_and_conflicts(client):
+def test_train_save_list_and_conflicts(wait_for_status, client):
     r = client.post("/start_train", json=TINY)
     assert r.status_code == 200 and r.get_json()["status"] == "started"
     assert client.post("/start_train", json=TINY).status_code == 409  # already training
-    _wait(client, lambda s: s["batch"] >= 3)
+    wait_for_status(client, lambda s: s["batch"] >= 3)
     for bad in ("../../x", ".hidden", "a/b", "x" * 101, ""):
         r = client.post("/save_checkpoint", json={"name": bad})
         assert (r.status_code == 400 and "name" in r.get_json()["error"]) or (bad == "" and r.status_code == 200), bad
@@ -97,7 +87,7 @@ def test_train_save_list_and_conflicts(client):
     assert not list(client.checkpoints.glob("*x*"))  # nothing escaped the directory
     assert client.get("/examples").get_json()["examples"][0]["message"]
     assert client.post("/stop", json={}).get_json()["status"] == "stopping"
-    _wait(client, lambda s: s["mode"] in ("stopped", "finished"))
+    wait_for_status(client, lambda s: s["mode"] in ("stopped", "finished"))
 
 
 def test_dashboard_page_is_served(client):
@@ -105,16 +95,16 @@ def test_dashboard_page_is_served(client):
     assert page.status_code == 200 and b"/save_checkpoint" in page.data and b"<canvas" in page.data
 
 
-def test_pretraining_refuses_saves_and_writes_the_encoder(client):
+def test_pretraining_refuses_saves_and_writes_the_encoder(wait_for_status, client):
     r = client.post("/start_pretrain", json={**TINY, "pretrain_task": "telepathy"})
     assert r.status_code == 400 and "'pretrain_task'" in r.get_json()["error"]
     r = client.post("/start_pretrain", json={**TINY, "pretrain_task": "binary", "pretrain_epochs": 2, "batches_per_epoch": 40})
     assert r.status_code == 200 and r.get_json()["mode"] == "pretraining"
-    _wait(client, lambda s: s["mode"] == "pretraining" and s["batch"] >= 1)
+    wait_for_status(client, lambda s: s["mode"] == "pretraining" and s["batch"] >= 1)
     r = client.post("/save_checkpoint", json={"name": "during_pretraining"})
     assert r.status_code == 400 and "pretraining" in r.get_json()["error"]
     assert client.post("/start_train", json=TINY).status_code == 409  # one run at a time
-    _wait(client, lambda s: s["mode"] == "finished")
+    wait_for_status(client, lambda s: s["mode"] == "finished")
     saved = torch.load(client.checkpoints / "pretrained_encoder_binary.pth", weights_only=True)
     assert saved["pretrain_task"] == "binary" and saved["epoch"] == 2
     assert not (client.checkpoints / "during_pretraining.pth").exists()
@@ -129,16 +119,16 @@ def _saved(status, name):
 
 
 # --- 1: a second save with one name gets 409 and training goes on -------------------------------
-def test_a_second_save_with_the_same_name_is_409_and_training_goes_on(client):
+def test_a_second_save_with_the_same_name_is_409_and_training_goes_on(wait_for_status, client):
     assert client.post("/start_train", json=TINY).status_code == 200
-    _wait(client, lambda s: s["batch"] >= 2)
+    wait_for_status(client, lambda s: s["batch"] >= 2)
     first = client.post("/save_checkpoint", json={"name": "twice"})
     second = client.post("/save_checkpoint", json={"name": "twice"})
     assert first.status_code == 200
     assert second.status_code == 409 and "already" in second.get_json()["error"]
-    status = _wait(client, lambda s: (_saved(s, "twice") or {}).get("state") == "written")
+    status = wait_for_status(client, lambda s: (_saved(s, "twice") or {}).get("state") == "written")
     batch = status["batch"]
-    status = _wait(client, lambda s: s["batch"] > batch + 3 or s["epoch"] > status["epoch"])
+    status = wait_for_status(client, lambda s: s["batch"] > batch + 3 or s["epoch"] > status["epoch"])
     assert status["mode"] == "training" and not status["error"]
     assert torch.load(client.checkpoints / "twice.pth", weights_only=True)["batch"] >= 2
 
@@ -186,7 +176,7 @@ def test_an_allowed_host_is_served(tmp_path):
 
 
 # --- 8: paths named by a client stay inside the checkpoint directory ---------------------------
-def test_client_named_paths_stay_inside_the_checkpoint_directory(client, tmp_path):
+def test_client_named_paths_stay_inside_the_checkpoint_directory(wait_for_status, client, tmp_path):
     outside = tmp_path / "elsewhere"
     outside.mkdir()
     (outside / ".tmp-victim").write_text("someone's save in progress")
@@ -197,7 +187,7 @@ def test_client_named_paths_stay_inside_the_checkpoint_directory(client, tmp_pat
     missing = client.post("/start_train", json={**TINY, "pretrained_encoder": "nope.pth"})
     assert missing.status_code == 400 and "no file 'nope.pth'" in missing.get_json()["error"]
     assert client.post("/start_train", json=TINY).status_code == 200
-    _wait(client, lambda s: s["batch"] >= 1)
+    wait_for_status(client, lambda s: s["batch"] >= 1)
     r = client.post("/save_checkpoint", json={"name": "ok\n"})
     assert r.status_code == 400 and "name" in r.get_json()["error"]
 
@@ -241,7 +231,7 @@ def test_a_chunked_body_over_the_limit_is_413(tmp_path):
 
 
 # --- 10: a full disk during a save --------------------------------------------------------------
-def test_a_failed_save_is_reported_and_training_goes_on(client, monkeypatch):
+def test_a_failed_save_is_reported_and_training_goes_on(wait_for_status, client, monkeypatch):
     import trainer_core.checkpoint.manager as manager_module
 
     real = manager_module.commit_file
@@ -253,24 +243,24 @@ def test_a_failed_save_is_reported_and_training_goes_on(client, monkeypatch):
 
     monkeypatch.setattr(manager_module, "commit_file", disk_full)
     assert client.post("/start_train", json=TINY).status_code == 200
-    _wait(client, lambda s: s["batch"] >= 2)
+    wait_for_status(client, lambda s: s["batch"] >= 2)
     assert client.post("/save_checkpoint", json={"name": "before"}).status_code == 200
-    _wait(client, lambda s: (_saved(s, "before") or {}).get("state") == "written")
+    wait_for_status(client, lambda s: (_saved(s, "before") or {}).get("state") == "written")
     assert client.post("/save_checkpoint", json={"name": "full_disk"}).status_code == 200
-    status = _wait(client, lambda s: (_saved(s, "full_disk") or {}).get("state") == "failed")
+    status = wait_for_status(client, lambda s: (_saved(s, "full_disk") or {}).get("state") == "failed")
     assert "ENOSPC" in _saved(status, "full_disk")["error"]
     assert client.post("/save_checkpoint", json={"name": "after"}).status_code == 200
-    status = _wait(client, lambda s: (_saved(s, "after") or {}).get("state") == "written")
+    status = wait_for_status(client, lambda s: (_saved(s, "after") or {}).get("state") == "written")
     assert status["mode"] == "training" and not status["error"]
     assert torch.load(client.checkpoints / "before.pth", weights_only=True)["batch"] >= 2
     assert not (client.checkpoints / "full_disk.pth").exists()
 
 
 # --- 11: a stopped pretraining keeps the complete encoder -------------------------------------
-def test_a_stopped_pretraining_never_replaces_a_complete_encoder(client):
+def test_a_stopped_pretraining_never_replaces_a_complete_encoder(wait_for_status, client):
     quick = {**TINY, "pretrain_task": "binary", "pretrain_epochs": 1, "batches_per_epoch": 5}
     assert client.post("/start_pretrain", json=quick).status_code == 200
-    _wait(client, lambda s: s["mode"] == "finished")
+    wait_for_status(client, lambda s: s["mode"] == "finished")
     complete = client.checkpoints / "pretrained_encoder_binary.pth"
     before = complete.read_bytes()
     longer = {**quick, "pretrain_epochs": 50, "batches_per_epoch": 200}
@@ -279,9 +269,9 @@ def test_a_stopped_pretraining_never_replaces_a_complete_encoder(client):
     while (code := client.post("/start_pretrain", json=longer).status_code) == 409 and time.monotonic() < deadline:
         time.sleep(0.1)
     assert code == 200
-    _wait(client, lambda s: s["mode"] == "pretraining" and s["batch"] >= 2)
+    wait_for_status(client, lambda s: s["mode"] == "pretraining" and s["batch"] >= 2)
     client.post("/stop", json={})
-    _wait(client, lambda s: s["mode"] in ("stopped", "finished"))
+    wait_for_status(client, lambda s: s["mode"] in ("stopped", "finished"))
     assert complete.read_bytes() == before
     stopped = torch.load(client.checkpoints / "pretrained_encoder_binary_stopped.pth", weights_only=True)
     assert stopped["complete"] is False

@@ -71,7 +71,9 @@ def test_a_killed_arc_train_leaves_a_resumable_autosave(tmp_path):
         process.wait()
     saved = sorted(tmp_path.glob("autosave_*.pth"))
     assert saved, "no autosave before the kill"
-    verify = subprocess.run([os.path.join(os.path.dirname(sys.executable), "core"), "verify", str(saved[-1])], capture_output=True, text=True)
+    verify = subprocess.run(
+        [os.path.join(os.path.dirname(sys.executable), "core"), "verify", str(saved[-1])], capture_output=True, text=True
+    )
     assert verify.returncode == 0, verify.stdout + verify.stderr
     from arc_comm.config import ArcConfig
     from arc_comm.session import TrainingSession

@@ -36,7 +36,8 @@ def test_results_and_stage_files(done):
         assert record["status"] == "completed" and record["config_hash"] and record["timestamp"] and record["outputs"]
     data = json.loads((done / "checkpoints/data_generation.json").read_text())
     counts = [o for o in data["outputs"] if o["type"] == "json_count"]
-    assert len(counts) == 3 and all(o["count"] > 0 for o in counts)  # train, test, real annotation counts
+    assert len(counts) == 4 and all(o["count"] > 0 for o in counts)  # train, val, test, real annotation counts
+    assert [o for o in data["outputs"] if o["path"].endswith("_shapes.tsv")]  # the shape split is recorded
 
 
 def test_nothing_changed_means_no_work(done):

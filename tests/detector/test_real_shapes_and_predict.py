@@ -187,7 +187,7 @@ def test_confusions_name_what_each_shape_was_called():
     found = [{"image_id": 1, "category_id": 1, "bbox": [0, 0, 10, 10], "score": 0.9},
              {"image_id": 1, "category_id": 3, "bbox": [50, 50, 10, 10], "score": 0.8},
              {"image_id": 1, "category_id": 2, "bbox": [50, 50, 10, 10], "score": 0.4},
-             {"image_id": 1, "category_id": 3, "bbox": [100, 100, 10, 10], "score": 0.1}]  # fmt: skip
+             {"image_id": 1, "category_id": 3, "bbox": [100, 100, 10, 10], "score": 0.01}]  # fmt: skip
     result = confusions(truth, found)
     assert result["matrix"] == {"triangle": {"triangle": 1}, "quadrangle": {"pentagon": 1}, "pentagon": {"missed": 1}}
     assert result["accuracy"] == pytest.approx(1 / 3, abs=1e-3) and result["top"][0][:2] in (

@@ -22,6 +22,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 MAX_BODY = 64 * 1024
+CLOSE_WAIT_S = 60  # a start right after a run reported finished waits this long for it to close (its last uploads)
 LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
@@ -137,6 +138,8 @@ def create_app(checkpoint_dir: str | Path = "checkpoints", session_factory=None,
         if failure:
             return failure
         with lock:
+            if running() and holder["session"].status()["mode"] in ("finished", "stopped", "failed"):
+                holder["thread"].join(timeout=CLOSE_WAIT_S)  # /status said it was over: it is only closing its run
             if running():
                 return error(f"already {holder['mode']}; POST /stop first", 409)
             try:

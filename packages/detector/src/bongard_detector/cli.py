@@ -73,6 +73,11 @@ def _print_results(results: dict, as_json: bool) -> None:
         echo_json(results)
         return
     click.echo(f"results: {results['results_file']}")
+    shapes = (results.get("data") or {}).get("shapes")
+    if shapes:
+        click.echo(f"human-designed shapes: {shapes['train']['total']} for training, {shapes['held_out']['total']} held out (the real set)")
+    for name, m in (results.get("evaluation") or {}).items():
+        _print_metrics({"real": "real (held-out shapes)", "synthetic": "synthetic test split"}.get(name, name), m)
     click.echo(format_targets(results["targets"]))
 
 

@@ -1,11 +1,11 @@
 """Parametric shape families for synthetic training data, written as action programs.
 
-The synthetic set never uses the human-designed shapes (those are the real evaluation set); it
-draws its own programs from these families, in the same ``line_``/``arc_`` format, so that both go
+The families never copy a human-designed shape; they its own programs from these families, in the same ``line_``/``arc_`` format, so that both go
 through the same renderer. The super class follows Bongard-LOGO's convention:
 
 * triangle ... enneagon: shapes made of 3 ... 9 straight lines: a convex or star-shaped simple
-  polygon, two polygons sharing a vertex (a triangle and a square make a heptagon*), or an open chain;
+  polygon, two polygons sharing a vertex (a triangle and a square make a heptagon*), or an open
+  polygon, one side left out (n - 1 lines named after the n-gon, as Bongard-LOGO names them);
 * sector: two radii and the arc between them (optionally with extra straight lines attached);
 * quasi_sector: lines and arcs whose arc radius does not close a sector (open fans, bands, arcs
   between lines of other lengths);
@@ -95,22 +95,19 @@ def _normalised(actions: list[Action]) -> list[Action]:
     return [Action(a.kind, round(a.length / top, 3), round(a.radius / top, 3), a.angle, a.turn) for a in actions]
 
 
-def open_chain(rng: np.random.Generator, n: int) -> list[Action]:
-    """n straight lines in an open chain that does not cross itself (an open triangle, four lines...)."""
-    while True:
-        headings = np.cumsum(np.concatenate([[0.0], rng.choice([-1, 1], n - 1) * rng.uniform(40, 140, n - 1)]))
-        lengths = rng.uniform(0.4, 1.0, n)
-        steps = np.stack([np.cos(np.radians(headings)), np.sin(np.radians(headings))], 1) * lengths[:, None]
-        vertices = np.concatenate([[[0.0, 0.0]], np.cumsum(steps, 0)])
-        if not _segments_cross(vertices, vertices):
-            return _polyline_actions(vertices, closed=False)
+def open_polygon(rng: np.random.Generator, n: int) -> list[Action]:
+    """An n-gon with one side left out: n - 1 straight lines, named after the polygon they outline,
+    as Bongard-LOGO's human-designed shapes name them (two sides of a triangle are an open triangle:
+    ``triangle``; three sides of a square: ``quadrangle``; five sides of a hexagon: ``hexagon``)."""
+    vertices = _polygon_vertices(rng, n)
+    return _polyline_actions(np.roll(vertices, -int(rng.integers(n)), axis=0), closed=False)
 
 
 def lines_shape(rng: np.random.Generator, n: int) -> list[Action]:
-    """A shape of n straight lines: mostly a polygon; an open chain (n <= 5); two polygons
-    sharing a vertex, side by side (n >= 6: a triangle and a square make a heptagon*)."""
-    if n <= 5 and rng.random() < 0.2:
-        return open_chain(rng, n)
+    """A shape of the n-line class: mostly an n-gon; an open n-gon of n - 1 lines (n <= 6); two
+    polygons sharing a vertex, side by side (n >= 6: a triangle and a square make a heptagon*)."""
+    if n <= 6 and rng.random() < 0.2:
+        return open_polygon(rng, n)
     if n >= 6 and rng.random() < 0.3:
         a = int(rng.integers(3, n - 2))
         while True:

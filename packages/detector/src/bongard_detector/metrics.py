@@ -70,7 +70,7 @@ def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return inter / np.maximum(union, 1e-9)
 
 
-def confusions(ground_truth: dict, detections: list[dict], *, iou: float = 0.5, min_score: float = 0.3) -> dict:
+def confusions(ground_truth: dict, detections: list[dict], *, iou: float = 0.5, min_score: float = 0.05) -> dict:
     """What each ground-truth shape was called: the highest-scoring detection of any class with IoU
     >= ``iou`` and score >= ``min_score`` names it (or ``missed``). Returns ``matrix``
     (true name -> predicted name -> count), ``accuracy`` (share of shapes named right) and ``top``:
