@@ -1,6 +1,12 @@
 """spinlock-vqvae: quality on the generated 4k dataset with quick.json, training step time against
-a reference built from vector-quantize-pytorch, and encode-to-tokens throughput against the time
-to merely read the same HDF5 rows. Baselines are measured in the same run.
+a reference built from vector-quantize-pytorch, encode-to-tokens throughput against the time
+to merely read the same HDF5 rows, token quality and the ANO on tokens against the same model on
+raw features (three seeds), the demo-model commands' wall time, and dataset generation with one
+worker against every core. Baselines are measured in the same run.
+
+    python bench/bench_vqvae.py                      # every section but generate50k
+    python bench/bench_vqvae.py ano tokens generate  # some sections
+    python bench/bench_vqvae.py generate50k          # the seed's production size (minutes)
 
 Reproduce the quality figures by hand:
     spinlock generate-dataset --samples 4000 --output datasets/test_4k.h5
@@ -10,6 +16,8 @@ Reproduce the quality figures by hand:
 from __future__ import annotations
 
 import json
+import shutil
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -157,20 +165,126 @@ def encode_speed(small: Path) -> None:
     )
 
 
+def ano(dataset: Path, seeds: tuple[int, ...] = (0, 1, 2)) -> None:
+    """Per seed s: quick.json trained with seed s, its tokens, then train-ano with seed s (its split
+    and initialisation): the token model's mean R² against the raw-feature model's, and the tokens'
+    compression ratio. Mean and worst over the seeds."""
+    from spinlock_vqvae.ano import train_ano
+    from spinlock_vqvae.config import ANOConfig
+    from spinlock_vqvae.token_quality import evaluate_tokens
+
+    rows = []
+    for seed in seeds:
+        run = OUT / f"ano_seed{seed}"
+        shutil.rmtree(run, ignore_errors=True)
+        config = load_config(VQVAEConfig, ROOT / "configs/vqvae/quick.json", {"input": str(dataset), "output_dir": str(run / "vqvae")}, [f"seed={seed}"])
+        train(config, progress=False)
+        tokens = run / "tokens.h5"
+        encode(dataset, run / "vqvae" / "best_model.pt", tokens, progress=False)
+        quality = evaluate_tokens(dataset, run / "vqvae" / "best_model.pt", tokens)["overall"]
+        ano_config = load_config(ANOConfig, ROOT / "configs/vqvae/ano.yaml", {"tokens": str(tokens), "dataset": str(dataset), "output_dir": str(run / "ano")}, [f"seed={seed}"])
+        results = train_ano(ano_config, progress=False)
+        models = results["models"]
+        rows.append({"seed": seed, "ratio": results["token_to_raw_r2_ratio"], "tokens_r2": models["tokens"]["r2_mean"],
+                     "raw_r2": models["raw_features"]["r2_mean"], "ridge_r2": models["ridge_raw_features"]["r2_mean"],
+                     "compression": quality["compression_ratio"]})  # fmt: skip
+        print(json.dumps({"ano_seed": rows[-1], "r2_per_parameter": {k: models[k]["r2"] for k in ("tokens", "raw_features")}}))
+    ratios = [r["ratio"] for r in rows]
+    compression = [r["compression"] for r in rows]
+    figures = {
+        "ratio_mean": statistics.mean(ratios),
+        "ratio_worst": min(ratios),
+        "tokens_r2_mean": statistics.mean(r["tokens_r2"] for r in rows),
+        "raw_model_r2_mean": statistics.mean(r["raw_r2"] for r in rows),
+        "ridge_raw_r2_mean": statistics.mean(r["ridge_r2"] for r in rows),
+        "compression_worst": min(compression),
+        "seeds": len(rows),
+    }
+    report("vqvae_ano", figures, "ANO on tokens >= 0.8x the R² of the same model on raw features (worst seed), compression >= 20x", min(ratios) >= 0.8 and min(compression) >= 20)
+
+
+def demo_commands() -> None:
+    """evaluate-tokens and visualize-codebooks on the demo's model (quick.json, 1k rows, 30 epochs),
+    wall time of each command as a user runs it (process start included)."""
+    import subprocess
+
+    bin_dir = Path(sys.executable).parent
+    demo = OUT / "demo"
+    shutil.rmtree(demo, ignore_errors=True)
+    data = demo / "demo_1k.h5"
+    generate(data, 1000, seed=0, progress=False)
+    config = load_config(VQVAEConfig, ROOT / "configs/vqvae/quick.json", {"input": str(data), "output_dir": str(demo / "quick_1k"), "epochs": 30})
+    train(config, progress=False)
+    model = demo / "quick_1k" / "best_model.pt"
+    timings = {}
+    for name, args in (("evaluate_tokens_s", ["evaluate-tokens", "--dataset", data, "--vqvae-model", model]),
+                       ("visualize_codebooks_s", ["visualize-codebooks", model, "--dataset", data])):  # fmt: skip
+        start = time.perf_counter()
+        subprocess.run([bin_dir / "spinlock", *map(str, args)], check=True, capture_output=True)
+        timings[name] = time.perf_counter() - start
+    report("vqvae_demo_commands", timings, "evaluate-tokens and visualize-codebooks (t-SNE) on the demo model in under a minute each", max(timings.values()) < 60)
+
+
+def generation(samples: int = 1000, rounds: int = 5) -> None:
+    """One worker against every core, interleaved: the median time of each and its spread."""
+    from spinlock_vqvae.dataset import available_cores
+
+    cores = available_cores()
+    times: dict[int, list[float]] = {1: [], cores: []}
+    for _ in range(rounds):
+        for workers in (1, cores):
+            path = OUT / f"gen_{workers}.h5"
+            times[workers].append(timed(lambda w=workers, p=path: generate(p, samples, seed=0, progress=False, workers=w)))
+            path.unlink()
+    one, every = statistics.median(times[1]), statistics.median(times[cores])
+    figures = {"samples": samples, "workers": cores, "one_worker_s": one, "every_core_s": every, "speedup": one / every,
+               "spread_one_s": max(times[1]) - min(times[1]), "spread_every_s": max(times[cores]) - min(times[cores]), "rounds": rounds}  # fmt: skip
+    report("vqvae_generation", figures, f"generation with {cores} worker processes faster than one (median of {rounds} interleaved rounds)", every < one)
+
+
+def generation_50k() -> None:
+    """The seed's production size once, on every core, with the rows per second."""
+    path = OUT / "gen_50k.h5"
+    seconds = timed(lambda: generate(path, 50_000, seed=0, progress=False))
+    path.unlink()
+    report("vqvae_generation_50k", {"samples": 50_000, "seconds": seconds, "rows_per_s": 50_000 / seconds}, "report the time (no goal)", True)
+
+
+SECTIONS = ("quality", "step", "encode", "tokens", "ano", "generate", "generate50k")
+
+
 def main() -> None:
+    chosen = sys.argv[1:] or [s for s in SECTIONS if s != "generate50k"]
+    unknown = sorted(set(chosen) - set(SECTIONS))
+    if unknown:
+        raise SystemExit(f"unknown section(s) {', '.join(unknown)}: choose from {', '.join(SECTIONS)}")
     dataset = OUT / "test_4k.h5"
     if not dataset.exists():
         OUT.mkdir(parents=True, exist_ok=True)
         generate(dataset, 4000, seed=0, progress=False)
-    config = quality(dataset)
-    step_time(config)
-    encode_speed(dataset)
+    if "quality" in chosen or "step" in chosen:
+        config = quality(dataset)
+        if "step" in chosen:
+            step_time(config)
+    if "encode" in chosen:
+        encode_speed(dataset)
+    if "tokens" in chosen:
+        demo_commands()
+    if "ano" in chosen:
+        ano(dataset)
+    if "generate" in chosen:
+        generation()
+    if "generate50k" in chosen:
+        generation_50k()
     print(
         json.dumps(
             {
                 "reproduce": [
                     "spinlock generate-dataset --samples 4000 --output datasets/test_4k.h5",
                     "spinlock train-vqvae --config configs/vqvae/quick.json",
+                    "spinlock encode-to-tokens --dataset datasets/test_4k.h5 --vqvae-model checkpoints/vqvae/quick_4k/best_model.pt --output tokens.h5",
+                    "spinlock evaluate-tokens --dataset datasets/test_4k.h5 --vqvae-model checkpoints/vqvae/quick_4k/best_model.pt --tokens tokens.h5",
+                    "spinlock train-ano --config configs/vqvae/ano.yaml --tokens tokens.h5 --dataset datasets/test_4k.h5 --output checkpoints/ano/quick_4k",
                 ]
             }
         )

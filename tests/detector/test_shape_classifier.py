@@ -89,3 +89,16 @@ def test_rescoring_keeps_the_classifier_s_class_and_drops_the_others():
     rescored = shape_classifier.rescore(AlwaysSays(2), images, outputs, crop=16)  # index 2 = label 3
     assert torch.allclose(rescored[0]["scores"], torch.tensor([0.9, 0.0, 0.4]), atol=1e-6)
     assert torch.equal(rescored[0]["labels"], outputs[0]["labels"]) and len(rescored[1]["scores"]) == 0
+
+
+def test_view_averaged_probabilities_do_not_change_when_the_crop_is_turned_or_mirrored():
+    torch.manual_seed(0)
+    classifier = shape_classifier.build_classifier(False).eval()
+    crops = torch.randint(0, 256, (3, 1, 32, 32), dtype=torch.uint8)
+    probabilities = shape_classifier.dihedral_probabilities(classifier, crops)
+    assert probabilities.shape == (3, len(CLASSES))
+    assert torch.allclose(probabilities.sum(1), torch.ones(3), atol=1e-5)
+    for turned in (torch.rot90(crops, 2, (2, 3)), crops.transpose(2, 3)):  # half turn, diagonal mirror
+        assert torch.allclose(shape_classifier.dihedral_probabilities(classifier, turned), probabilities, atol=1e-5)
+    single = classifier(shape_classifier._batch(crops, False)).softmax(1)
+    assert not torch.allclose(single, probabilities, atol=1e-4)  # the views are averaged, not one taken

@@ -13,7 +13,7 @@ from spinlock_vqvae.dataset import DatasetError, FeatureDataset, generate
 
 @pytest.fixture(scope="module")
 def small(tmp_path_factory):
-    return generate(tmp_path_factory.mktemp("data") / "small.h5", samples=96, seed=3, batch=40, progress=False)
+    return generate(tmp_path_factory.mktemp("data") / "small.h5", samples=96, seed=3, batch=40, progress=False, workers=1)
 
 
 def test_generation_is_deterministic_and_documented(small, tmp_path):
@@ -120,3 +120,10 @@ def test_encode_never_writes_over_its_input(small, tmp_path):
     result = CliRunner().invoke(cli, ["encode-to-tokens", "--dataset", str(small), "--vqvae-model", str(small), "--output", str(small), "--force"])
     assert result.exit_code == 2 and "is the --dataset file itself" in result.output
     assert Path(small).read_bytes() == before
+
+
+def test_worker_processes_write_the_same_file_as_one_process(small, tmp_path):
+    parallel = generate(tmp_path / "parallel.h5", samples=96, seed=3, batch=24, progress=False, workers=2)
+    with h5py.File(small) as a, h5py.File(parallel) as b:
+        assert np.array_equal(a["features"][()], b["features"][()])
+        assert np.array_equal(a["operator_parameters"][()], b["operator_parameters"][()])

@@ -15,7 +15,7 @@ Plugins import only from here (a test enforces it). Names load on first use, so 
   folder), :func:`join_location`, :func:`location_exists`, :func:`location_name`.
 - Configs and errors: :func:`load_config`, :func:`config_hash`, :class:`UsageError`,
   :class:`ConfigError`, :class:`CheckpointError`, :class:`CorruptCheckpointError`.
-- Pipelines and pictures: :class:`StageCache`, :class:`VisualizationEvent`, :class:`SplitData`.
+- Pipelines and pictures: :class:`StageCache`, :class:`VisualizationEvent`, :class:`SplitData`, :class:`CodebookData`.
 """
 
 from __future__ import annotations
@@ -95,6 +95,7 @@ _EXPORTS = {
     "validate_output": "trainer_core.stages",
     "VisualizationEvent": "trainer_core.visuals",
     "SplitData": "trainer_core.visuals",
+    "CodebookData": "trainer_core.visuals",
     "allocate_run_dir": "trainer_core.rundirs",
     "timestamped_run_dir": "trainer_core.rundirs",
     # command-line helpers shared by every package's CLI

@@ -134,4 +134,9 @@ def visualize_epoch_end(event: VisualizationEvent) -> None:
 
 @hookspec
 def visualize_checkpoint(event: VisualizationEvent, checkpoint: CheckpointInfo) -> None:
-    """Called after each committed checkpoint with the same payload as ``visualize_epoch_end``."""
+    """Called after a committed checkpoint with the same payload as ``visualize_epoch_end``.
+
+    Fired at commit (``TrainingRun.save(..., visualization=event)``), or later for a checkpoint
+    already on disk (``TrainingRun.visualize_checkpoint``: the last one of a run, or a command
+    that draws a saved model). ``event.codebooks`` carries a vector-quantised model's codebooks.
+    """

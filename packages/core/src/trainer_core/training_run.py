@@ -482,6 +482,11 @@ class TrainingRun:
     def visualize_epoch_end(self, event: VisualizationEvent) -> None:
         self.hooks.visualize_epoch_end(event=event)
 
+    def visualize_checkpoint(self, event: VisualizationEvent, checkpoint: CheckpointInfo) -> None:
+        """Fire ``visualize_checkpoint`` for a checkpoint committed earlier (e.g. the last one of
+        the run, once training has ended); ``save(..., visualization=...)`` fires it at commit."""
+        self.hooks.visualize_checkpoint(event=event, checkpoint=checkpoint)
+
 
 def commit_checkpoint(
     layout: CheckpointLayout,

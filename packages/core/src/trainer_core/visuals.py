@@ -21,6 +21,20 @@ class SplitData:
 
 
 @dataclass
+class CodebookData:
+    """One codebook of a vector-quantised model: ``vectors`` (K x D), each code's ``usage`` (K,
+    e.g. its share of assignments) and which codes are ``dead`` (K booleans, by the trainer's own
+    rule). ``group`` names what the codebook quantises (a category, a head), ``level`` its depth
+    in a residual stack (1 = coarse)."""
+
+    group: str
+    level: int
+    vectors: Any
+    usage: Any = None
+    dead: Any = None
+
+
+@dataclass
 class VisualizationEvent:
     """Payload of ``visualize_epoch_end`` / ``visualize_checkpoint``.
 
@@ -29,6 +43,8 @@ class VisualizationEvent:
     plotter that draws this epoch (:meth:`get_splits`), so epochs nobody plots cost nothing.
     ``options`` are the user's visualization choices (``enabled``, ``method``, ``every``,
     ``root``...), e.g. from ``--visualize-training --viz-method tsne --viz-every 10``.
+    ``codebooks`` (vector-quantised models) are the learned codebooks with their usage, for a
+    plotter that draws codebooks.
     """
 
     run_dir: Path
@@ -41,6 +57,7 @@ class VisualizationEvent:
     package: str | None = None
     options: dict[str, Any] = field(default_factory=dict)
     splits_factory: Callable[[], dict[str, SplitData]] | None = None
+    codebooks: list[CodebookData] | None = None
 
     def get_splits(self) -> dict[str, SplitData]:
         if self.splits is None:

@@ -7,7 +7,8 @@ A trainer enables it through the visualization event's options, e.g.
 ``training_feature_visualizations``), ``train_points`` (500), ``val_points`` (300), ``seed``,
 ``worker`` (``process`` or ``thread``), ``on`` (``epoch``: drawn from ``visualize_epoch_end``, the
 default; ``checkpoint``: drawn from ``visualize_checkpoint``, i.e. only for epochs whose checkpoint
-was committed).
+was committed). Events that carry ``codebooks`` are drawn as codebook pictures
+(``vizwatch.codebooks``; options ``codebook_method``, ``codebook_output``), whatever ``enabled``.
 """
 
 from __future__ import annotations
@@ -103,7 +104,13 @@ def visualize_epoch_end(event):
 @hookimpl
 def visualize_checkpoint(event, checkpoint):
     """Snapshot the latent space once ``checkpoint`` is committed (options ``on: checkpoint``): every
-    frame then matches a checkpoint that exists on disk."""
+    frame then matches a checkpoint that exists on disk. An event with ``codebooks`` (a
+    vector-quantised model) is drawn as one codebook panel per level (``vizwatch.codebooks``)."""
+    if getattr(event, "codebooks", None):
+        from vizwatch.codebooks import draw_event
+
+        event.options.setdefault("drawn", []).append(draw_event(event, checkpoint))
+        return
     if event.options.get("enabled") and event.options.get("on") == "checkpoint":
         _submit(event)
 

@@ -60,3 +60,31 @@ class VQVAEConfig(TrainerConfig):
         if not ok:
             raise ValueError("use three positive numbers separated by colons, like '0.5:1:1.5'")
         return value
+
+
+class ANOConfig(TrainerConfig):
+    """Config of `spinlock train-ano` (configs/vqvae/ano.yaml lists every key)."""
+
+    resume_free: ClassVar[tuple[str, ...]] = ("tokens", "dataset", "output_dir", "vqvae_model")
+    tokens: str = Field("tokens.h5", description="token file from `spinlock encode-to-tokens`")
+    dataset: str = Field("datasets/test_4k.h5", description="the dataset the tokens encode (operator parameters, raw features)")
+    output_dir: str = Field("checkpoints/ano/run", description="where ano_model.pt, ano_results.json and the baseline go")
+    inputs: Literal["tokens", "features"] = Field("tokens", description="what the model reads (features: the reference model)")
+    token_embedding: Literal["codebook", "learned"] = Field(
+        "codebook", description="codebook: token tables start as the VQ-VAE's codebooks, summed per category; learned: from scratch"
+    )
+    vqvae_model: str | None = Field(None, description="the model that wrote the tokens [default: the tokens file's provenance]")
+    freeze_codebooks: bool = Field(False, description="keep codebook-initialised token tables fixed")
+    embedding_dim: int = Field(16, ge=1, le=4096, description="width of each learned token embedding (codebook: the model's latent size)")
+    hidden_size: int = Field(256, ge=4, le=65_536)
+    layers: int = Field(2, ge=1, le=16, description="hidden layers of the MLP")
+    dropout: float = Field(0.1, ge=0, lt=1)
+    epochs: int = Field(60, ge=1, le=1_000_000)
+    batch_size: int = Field(128, ge=2, le=1_000_000)
+    learning_rate: float = Field(0.002, gt=0, le=10)
+    weight_decay: float = Field(0.01, ge=0, le=10)
+    test_fraction: float = Field(0.2, gt=0, lt=0.5, description="rows held out for the reported R²")
+    val_fraction: float = Field(0.1, gt=0, lt=0.5, description="rows that choose the best epoch (best_ano_model.pt)")
+    eval_every_n_epochs: int = Field(5, ge=1, le=1_000_000)
+    seed: int = 0
+    baselines: bool = Field(True, description="also train the raw-feature model and fit ridge and the mean predictor")

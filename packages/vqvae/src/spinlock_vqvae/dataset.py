@@ -39,16 +39,31 @@ class DatasetError(UsageError):
     """A dataset file that cannot be used as it is (exit code 2, one line)."""
 
 
+def available_cores() -> int:
+    """Cores this process may run on (the affinity mask where the OS has one)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
 def generate(
-    path: str | os.PathLike, samples: int, seed: int = 0, *, batch: int = 256, progress: bool | None = None, spec: Any = None
+    path: str | os.PathLike,
+    samples: int,
+    seed: int = 0,
+    *,
+    batch: int = 256,
+    progress: bool | None = None,
+    spec: Any = None,
+    workers: int | None = None,
 ) -> Path:
-    """Roll out ``samples`` random operators and write their features to ``path`` (atomically)."""
+    """Roll out ``samples`` random operators and write their features to ``path`` (atomically).
+
+    Batches of ``batch`` operators are rolled out by ``workers`` processes (default: one per
+    available core, each with one torch thread) and written in order. Every operator draws from
+    its own seed, so the file's values are the same whatever the batch size or worker count."""
     import h5py
-    import torch
     from tqdm.auto import tqdm
 
     from spinlock_vqvae import operators
-    from spinlock_vqvae.features import extract, feature_names
+    from spinlock_vqvae.features import feature_names
 
     spec = spec or operators.RolloutSpec()
     path = Path(path)
@@ -81,20 +96,61 @@ def generate(
                     "kernel": spec.kernel,
                 }
             )
-            with (
-                torch.no_grad(),
-                tqdm(total=samples, disable=None if progress is None else not progress, unit="op", desc="operators") as bar,
-            ):
-                for start in range(0, samples, batch):
-                    stop = min(samples, start + batch)
-                    seeds = operators.operator_seeds(seed, start, stop)
-                    features[start:stop] = extract(operators.rollout(params[start:stop], spec, seeds)).numpy()
+            bounds = [(start, min(samples, start + batch)) for start in range(0, samples, batch)]
+            jobs = [(params[a:b], spec, operators.operator_seeds(seed, a, b)) for a, b in bounds]
+            with tqdm(total=samples, disable=None if progress is None else not progress, unit="op", desc="operators") as bar:
+                for (start, stop), rows in zip(bounds, _rolled_out(jobs, workers), strict=True):
+                    features[start:stop] = rows
                     bar.update(stop - start)
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
     return path
+
+
+def _features_of(params: np.ndarray, spec: Any, seeds: list[int]) -> np.ndarray:
+    """One batch of operators rolled out and reduced to their feature rows."""
+    import torch
+
+    from spinlock_vqvae import operators
+    from spinlock_vqvae.features import extract
+
+    with torch.no_grad():
+        return extract(operators.rollout(params, spec, seeds)).numpy()
+
+
+def _one_thread() -> None:
+    import torch
+
+    torch.set_num_threads(1)
+
+
+def _rolled_out(jobs: list[tuple], workers: int | None) -> Iterator[np.ndarray]:
+    """Feature rows of each job, in order: in this process for one worker (or one batch), else in
+    a pool of spawned processes (torch is not fork-safe once its thread pool has started) with at
+    most two batches per worker in flight, so memory stays bounded at any dataset size."""
+    from collections import deque
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import get_context
+
+    workers = min(workers or available_cores(), len(jobs))
+    if workers <= 1:
+        yield from (_features_of(*job) for job in jobs)
+        return
+    with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_one_thread) as pool:
+        pending: deque = deque()
+        queued = iter(jobs)
+        for job in queued:
+            pending.append(pool.submit(_features_of, *job))
+            if len(pending) >= 2 * workers:
+                break
+        while pending:
+            rows = pending.popleft().result()
+            job = next(queued, None)
+            if job is not None:
+                pending.append(pool.submit(_features_of, *job))
+            yield rows
 
 
 @dataclass
@@ -183,6 +239,21 @@ class FeatureDataset:
             if mask.any():
                 out[mask] = self.read(start, start + self.chunk_rows)[indices[mask] - start]
         return out
+
+    def parameters(self) -> tuple[list[str], np.ndarray]:
+        """The operator parameters of every row (``/operator_parameters``) and their names."""
+        if PARAMETERS not in self._file or PARAMETER_NAMES not in self._file:
+            raise DatasetError(
+                f"{self.path} has no /{PARAMETERS} and /{PARAMETER_NAMES}: give a dataset written by "
+                "`spinlock generate-dataset` (or add the operator parameters of each row)"
+            )
+        values = np.asarray(self._file[PARAMETERS][()], dtype=np.float32)
+        names = [n.decode() if isinstance(n, bytes) else str(n) for n in self._file[PARAMETER_NAMES][()]]
+        if values.ndim != 2 or values.shape != (len(self), len(names)):
+            raise DatasetError(f"{self.path}: /{PARAMETERS} is {values.shape}, expected ({len(self)}, {len(names)})")
+        if not np.isfinite(values).all():
+            raise DatasetError(f"{self.path}: /{PARAMETERS} holds NaN/inf values; regenerate or repair the dataset")
+        return names, values
 
     def batches(self, batch_size: int) -> Iterator[np.ndarray]:
         for start in range(0, len(self), batch_size):

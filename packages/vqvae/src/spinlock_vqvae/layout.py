@@ -18,3 +18,18 @@ LAYOUT = CheckpointLayout(
     model="vqvae.categorical-hierarchical",
     description="best_model.pt / last_model.pt of a train-vqvae output directory",
 )
+
+ANO_MODEL_FILE = "ano_model.pt"
+
+ANO_LAYOUT = CheckpointLayout(
+    name="vqvae.ano",
+    package="spinlock-vqvae",
+    kind="training",
+    version=1,
+    headline_metrics=("r2_mean", "val_loss"),
+    checkpoint_dir="",
+    name_format=ANO_MODEL_FILE,
+    single_file=True,
+    model="vqvae.ano-mlp",
+    description="ano_model.pt of a train-ano output directory (tokens or raw features to operator parameters)",
+)

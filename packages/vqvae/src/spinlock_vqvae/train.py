@@ -222,6 +222,7 @@ def train(
     else:
         forward = torch.compile(model) if config.use_torch_compile else model
     n_train = len(prep.train_idx)
+    last_saved = None
     stop_at = config.epochs if max_epochs_this_run is None else min(config.epochs, epoch + max_epochs_this_run)
     try:
         with run:
@@ -262,7 +263,7 @@ def train(
                     payload = _payload(prep, config, history, record)
                     metrics = {k: v for k, v in record.items() if isinstance(v, (int, float))}
                     for name in (BEST, LAST) if improved else (LAST,):
-                        run.save(step=step, epoch=epoch, metrics=metrics, position=position, payload=payload, name=name)
+                        last_saved = run.save(step=step, epoch=epoch, metrics=metrics, position=position, payload=payload, name=name)
                     if world.main:
                         atomic_write_json(out_dir / "training_history.json", history)
                     if bad_epochs >= config.early_stopping_patience:
@@ -270,6 +271,8 @@ def train(
                         break
             if epoch < config.epochs and run.status == "completed":
                 run.status = "interrupted"
+            if last_saved is not None and world.main and run.hooks.visualize_checkpoint.get_hookimpls():
+                _draw_codebooks(run, prep, last_saved, epoch, step, visualize)
     finally:
         torch.use_deterministic_algorithms(was_deterministic)
     return {
@@ -300,6 +303,22 @@ def _visualize(run: TrainingRun, prep: Prepared, record: dict, epoch: int, step:
             splits_factory=splits_factory(prep.model, prep.train, prep.val),
         )
     )
+
+
+def _draw_codebooks(run: TrainingRun, prep: Prepared, checkpoint: Any, epoch: int, step: int, visualize: dict | None) -> None:
+    """The codebooks of the last checkpoint, usage counted on the training split, to a plotter
+    (vizwatch draws ``codebooks_epoch_NNN.png`` in the output directory)."""
+    from spinlock_vqvae.visualization import category_names, codebook_options, codebooks
+
+    was_training = prep.model.training
+    prep.model.eval()
+    tokens = prep.model.tokenize(prep.train).numpy()
+    prep.model.train(was_training)
+    names = category_names(prep.categories.groups, prep.feature_names)
+    method = (visualize or {}).get("method", "pca") if (visualize or {}).get("enabled") else "pca"
+    event = VisualizationEvent(run_dir=run.run_dir, epoch=epoch, step=step, package=LAYOUT.package,
+                               options=codebook_options(method), codebooks=codebooks(prep.model, names, tokens))  # fmt: skip
+    run.visualize_checkpoint(event, checkpoint)
 
 
 def dry_run(config: VQVAEConfig, drop_invalid: bool = False) -> dict[str, Any]:

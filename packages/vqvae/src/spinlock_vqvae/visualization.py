@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from spinlock_vqvae.model import CategoricalVQVAE
-from trainer_core import SplitData
+from trainer_core import CodebookData, SplitData
 
 
 def category_names(groups: list[np.ndarray], feature_names: list[str]) -> list[str]:
@@ -65,3 +65,26 @@ def splits_factory(
 
 def options(enabled: bool, method: str = "tsne", every: int = 10, root: str | None = None) -> dict[str, Any]:
     return {"enabled": enabled, "method": method, "every": every, **({"root": root} if root else {})}
+
+
+def codebooks(model: CategoricalVQVAE, names: list[str], tokens: np.ndarray | None = None) -> list[CodebookData]:
+    """Every category's three codebooks with their usage. With ``tokens`` (N, categories, 3, e.g. the
+    training split encoded), usage is each code's share of the rows and a dead code is one no row
+    uses; without, usage is the quantiser's EMA usage and dead is its own rule (below
+    ``dead_code_threshold`` percent of the mean usage: what the next reset would re-seed)."""
+    out = []
+    for c, coder in enumerate(model.coders):
+        for lv, level in enumerate(coder.levels):
+            if tokens is not None:
+                counts = np.bincount(tokens[:, c, lv].astype(np.int64), minlength=level.num_codes).astype(np.float64)
+                usage, dead = counts / max(counts.sum(), 1.0), counts == 0
+            else:
+                usage = level.usage.detach().double().numpy()
+                dead = usage < usage.mean() * level.dead_threshold / 100.0
+            out.append(CodebookData(group=names[c], level=lv + 1, vectors=level.codebook.detach().numpy().copy(), usage=usage, dead=dead))
+    return out
+
+
+def codebook_options(method: str = "pca", output: str | None = None) -> dict[str, Any]:
+    """Options of a codebook event for vizwatch (method of the 2-D embedding, where to write)."""
+    return {"codebook_method": method, **({"codebook_output": str(output)} if output else {})}
