@@ -15,7 +15,7 @@ PYTEST_WORKERS ?= 2
 $(STAMP): $(foreach p,$(PACKAGES),packages/$(p)/pyproject.toml) requirements-dev.txt Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --disable-pip-version-check $(PINS) -r requirements-dev.txt \
-		-e 'packages/core[torch,jax,tensorboard,s3,mlflow]' $(foreach p,$(filter-out core,$(PACKAGES)),-e packages/$(p)) 2> >(grep -v 'is ignored: it is neither a file nor a directory' >&2)
+		-e 'packages/core[torch,jax,tensorboard,s3,mlflow,plot]' $(foreach p,$(filter-out core,$(PACKAGES)),-e packages/$(p)) 2> >(grep -v 'is ignored: it is neither a file nor a directory' >&2)
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -45,6 +45,7 @@ demo: install
 		--checkpoint-dir demo_runs/arc/checkpoints --save-as demo_$$(date +%Y%m%d_%H%M%S)
 	$(BIN)/detector train --profile quick --dataset-size 200 --epochs 1 --classifier-steps 50 --image-size 128 \
 		--root $(CURDIR)/demo_runs/detector
+	$(BIN)/core plot demo_runs/vqvae/quick_1k
 	$(BIN)/core list-checkpoints demo_runs
 
 # object-storage roots against a local S3 server (moto, on 127.0.0.1): no cloud account needed

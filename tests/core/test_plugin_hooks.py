@@ -178,3 +178,29 @@ def test_a_plugin_that_fails_to_import_does_not_break_the_cli(monkeypatch, run_c
     result = run_core("plugins", pm=pm)
     assert result.exit_code == 0 and "broken  FAILED" in result.stdout and "trainer_core.default_plugins.example" in result.stdout
     assert "no_such_module_xyz" not in sys.modules
+
+
+def test_a_run_hands_a_committed_checkpoint_and_its_codebooks_to_plotters_after_the_fact(tmp_path):
+    import numpy as np
+
+    from trainer_core import CheckpointLayout, CodebookData, TrainingRun, VisualizationEvent
+
+    class Catcher:
+        def __init__(self):
+            self.events = []
+
+        @hookimpl
+        def visualize_checkpoint(self, event, checkpoint):
+            self.events.append((event, checkpoint))
+
+    catcher = Catcher()
+    pm = get_plugin_manager(load_entrypoints=False, plugins=[catcher], warn=False)
+    layout = CheckpointLayout(name="test.files", package="test", checkpoint_dir="checkpoints")
+    run = TrainingRun(None, layout=layout, run_dir=tmp_path / "run", pm=pm)
+    with run:
+        saved = run.save(step=3, epoch=1, files={"weights.json": {"w": [1, 2]}})
+        assert catcher.events == []  # save without a visualization event draws nothing
+        book = CodebookData(group="c0", level=1, vectors=np.zeros((4, 2)), usage=np.full(4, 0.25), dead=np.zeros(4, dtype=bool))
+        run.visualize_checkpoint(VisualizationEvent(run_dir=run.run_dir, epoch=1, step=3, codebooks=[book]), saved)
+    ((event, checkpoint),) = catcher.events
+    assert checkpoint.path == saved.path and checkpoint.status == "ok" and event.codebooks == [book]

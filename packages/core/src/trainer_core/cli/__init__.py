@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import click
 
-from trainer_core.cli import checkpoints, config, plugins
+from trainer_core.cli import checkpoints, config, plot, plugins
 from trainer_core.cli.context import CoreContext
 from trainer_core.cli.support import TrainerGroup
 from trainer_core.plugins import TrainerPluginManager, get_plugin_manager
@@ -33,6 +33,7 @@ def build_cli(pm: TrainerPluginManager | None = None) -> click.Group:
     checkpoints.add_commands(cli)
     plugins.add_commands(cli)
     config.add_commands(cli)
+    plot.add_commands(cli)
     pm.hook.register_commands(cli=cli)
     return cli
 
