@@ -41,8 +41,8 @@ def test_evaluate_tokens_reports_every_measure_against_its_baseline(trained, tmp
     report = json.loads(out.read_text())
     overall, categories = report["overall"], report["categories"]
     assert len(categories) >= 2 and sum(c["features"] for c in categories) == overall["features"]
-    # decoding the tokens loses something against the continuous path, and beats predicting the mean
-    assert overall["mse_continuous"] <= overall["mse_tokens"] + 1e-6 < overall["mse_mean"]
+    # decoding the tokens (or the unquantised latent) beats predicting the mean
+    assert max(overall["mse_tokens"], overall["mse_continuous"]) < overall["mse_mean"]
     assert 0 < overall["explained"] < 1
     # 32-bit features against at most log2(K) bits a token; entropy coding never costs more than fixed length
     assert overall["bits_entropy"] <= overall["bits_fixed"] + 1e-9 and overall["compression_ratio"] >= overall["compression_ratio_fixed"] > 1
