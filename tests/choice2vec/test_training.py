@@ -73,6 +73,26 @@ def test_figure_has_four_rows(run):
     assert bands[3].max() > 0.005  # and the summary text
 
 
+def test_figure_has_no_overprinted_ticks_and_coherence_as_categories(run):
+    from choice2vec.figures import _pyplot, build_checkpoint_figure
+
+    loaded = ck.load(run / "checkpoint_epoch_000040")
+    fig = build_checkpoint_figure(loaded.clustering, loaded.arrays, loaded.training_history)
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    for ax in fig.axes:
+        for axis in (ax.xaxis, ax.yaxis):
+            boxes = [t.get_window_extent(renderer) for t in axis.get_ticklabels() if t.get_visible() and t.get_text()]
+            assert not any(p.overlaps(q) for i, p in enumerate(boxes) for q in boxes[i + 1 :]), (ax.get_title(), [t.get_text() for t in axis.get_ticklabels()])
+    (choice,) = [ax for ax in fig.axes if ax.get_title() == "Choice accuracy"]
+    levels = np.unique(loaded.arrays["difficulty"])
+    assert [t.get_text() for t in choice.get_xticklabels()] == [f"{c:g}" for c in levels] and choice.get_xscale() == "linear"
+    # no large empty margin: the outermost axes reach close to the page's edges
+    boxes = [ax.get_position() for ax in fig.axes if ax.get_visible()]
+    assert min(b.x0 for b in boxes) < 0.06 and max(b.x1 for b in boxes) > 0.94
+    _pyplot().close(fig)
+
+
 def test_same_seed_same_metrics(run, tmp_path):
     again = tmp_path / "again"
     _train("--epochs", 40, "--log-every", 10, "--checkpoint-every", 20, "--output-dir", again)

@@ -85,6 +85,10 @@ def _cli_cases(world) -> list[tuple[str, list[str]]]:
     cases.append(("core", ["config", "check", str(bad / "garbage.yaml"), "--schema", "vqvae"]))
     cases.append(("core", ["config", "check", str(bad / "list.yaml"), "--schema", "vqvae"]))
     cases.append(("core", ["config", "schema", "no-such-schema"]))
+    for value in _paths(world, ""):
+        cases.append(("core", ["plot", value]))
+    cases.append(("core", ["plot", str(tree / "run"), "--metrics", "no_such_metric"]))
+    cases.append(("core", ["plot", str(tree / "run"), "--columns", "0"]))
     paths("core", ["example-train"], "--config", ".yaml", ["--output", str(bad / "o1")])
     paths("core", ["example-train"], "--resume", ".pt")
     for option in ("--epochs", "--batch-size", "--learning-rate", "--seed"):
@@ -103,7 +107,20 @@ def _cli_cases(world) -> list[tuple[str, list[str]]]:
     paths("spinlock", ["encode-to-tokens", "--vqvae-model", str(ck), "--output", str(bad / "t.h5")], "--dataset", ".h5")
     paths("spinlock", ["encode-to-tokens", "--dataset", ds, "--output", str(bad / "t.h5")], "--vqvae-model", ".pt")
     cases.append(("spinlock", ["encode-to-tokens", "--dataset", ds, "--vqvae-model", str(bad / "empty.pt"), "--output", ds, "--force"]))
+    paths("spinlock", ["evaluate-tokens", "--vqvae-model", str(ck), "--output", str(bad / "q.json")], "--dataset", ".h5")
+    paths("spinlock", ["evaluate-tokens", "--dataset", ds, "--output", str(bad / "q.json")], "--vqvae-model", ".pt")
+    paths("spinlock", ["evaluate-tokens", "--dataset", ds, "--vqvae-model", str(ck), "--output", str(bad / "q.json")], "--tokens", ".h5")
+    for value in _paths(world, ".pt"):
+        cases.append(("spinlock", ["visualize-codebooks", value, "--output", str(bad / "c.png")]))
+    paths("spinlock", ["train-ano", "--dataset", ds, "--output", str(bad / "n1")], "--tokens", ".h5")
+    paths("spinlock", ["train-ano", "--tokens", ds, "--output", str(bad / "n2")], "--dataset", ".h5")
+    paths("spinlock", ["train-ano"], "--resume-from", "")
+    paths("spinlock", ["train-ano", "--output", str(bad / "n3")], "--config", ".yaml")
+    numbers("spinlock", ["train-ano", "--output", str(bad / "n4")], "--epochs")
+    cases.append(("spinlock", ["train-ano", "--output", str(bad / "n5"), "--set", "dropout=2"]))
+    cases.append(("spinlock", ["train-ano", "--output", str(bad / "n5"), "--set", "token_embedding=onehot"]))
     numbers("spinlock", ["generate-dataset", "--output", str(bad / "g.h5")], "--samples")
+    numbers("spinlock", ["generate-dataset", "--output", str(bad / "g.h5")], "--workers")
     numbers("spinlock", ["generate-dataset", "--output", str(bad / "g.h5")], "--seed")
     cases.append(("spinlock", ["generate-dataset", "--samples", "5", "--output", str(bad / "afile" / "g.h5")]))
     cases.append(("spinlock", ["generate-dataset", "--samples", "5", "--output", str(bad / "garbage.h5")]))  # exists, no --force

@@ -30,8 +30,18 @@ def checkpoint_figure(path: Path, analysis: dict[str, Any], arrays: dict[str, np
     import io
 
     plt = _pyplot()
-    fig = plt.figure(figsize=(22, 20))
-    grid = fig.add_gridspec(4, 4, height_ratios=[1, 1, 1, 0.6], hspace=0.35, wspace=0.28)
+    fig = build_checkpoint_figure(analysis, arrays, history)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=60)
+    plt.close(fig)
+    return buffer.getvalue()
+
+
+def build_checkpoint_figure(analysis: dict[str, Any], arrays: dict[str, np.ndarray], history: list[dict[str, float]]) -> Any:
+    """The checkpoint figure as a matplotlib figure (constrained layout: no empty margins)."""
+    plt = _pyplot()
+    fig = plt.figure(figsize=(20, 16), layout="constrained")
+    grid = fig.add_gridspec(4, 4, height_ratios=[1, 1, 1, 0.45])
     epoch = analysis["epoch"]
     fig.suptitle(f"Choice2Vec checkpoint, epoch {epoch:,}", fontsize=18)
     states = arrays["true_labels_binary"]
@@ -79,9 +89,9 @@ def checkpoint_figure(path: Path, analysis: dict[str, Any], arrays: dict[str, np
         acc = [
             correct[(coherence == c) & (states == value)].mean() if np.any((coherence == c) & (states == value)) else np.nan for c in levels
         ]
-        ax.plot(levels, acc, "o-", color=COLOURS[name], label=name)
+        ax.plot(np.arange(len(levels)), acc, "o-", color=COLOURS[name], label=name)
     ax.axhline(0.5, color="grey", linestyle=":")
-    ax.set_xscale("log")
+    ax.set_xticks(np.arange(len(levels)), [f"{c:g}" for c in levels])  # the task's coherence levels, as categories
     ax.set_xlabel("coherence")
     ax.set_ylabel("P(correct)")
     ax.set_title("Choice accuracy")
@@ -126,12 +136,8 @@ def checkpoint_figure(path: Path, analysis: dict[str, Any], arrays: dict[str, np
         "Losses: " + "   ".join(f"{k} {v:.4f}" for k, v in metrics.items()),
     ]
     for i, line in enumerate(lines):
-        ax.text(0.01, 0.9 - i * 0.2, line, fontsize=13, family="monospace", transform=ax.transAxes, va="top")
-
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=60)
-    plt.close(fig)
-    return buffer.getvalue()
+        ax.text(0.01, 0.95 - i * 0.2, line, fontsize=13, family="monospace", transform=ax.transAxes, va="top")
+    return fig
 
 
 def _scatter(ax, xy: np.ndarray, labels: np.ndarray, title: str, clusters: bool = False) -> None:

@@ -243,6 +243,10 @@ def train_ano(tokens_path, dataset, vqvae_model, config_path, output, epochs, ov
         if output is not None and output != resume_from:
             raise UsageError("give either --output (a new run) or --resume-from (the run to continue), not both")
         output = resume_from
+        from spinlock_vqvae.layout import ANO_MODEL_FILE
+
+        if not (Path(resume_from) / ANO_MODEL_FILE).is_file():
+            raise UsageError(f"{resume_from} has no {ANO_MODEL_FILE} to resume; give the --output folder of an interrupted train-ano")
         saved = Path(resume_from) / "config.yaml"  # the interrupted run's resolved config
         if config_path is None and saved.is_file():
             config_path = str(saved)
