@@ -6,7 +6,7 @@ from trainer_core.testing import assert_light_import, assert_plugin_registered
 
 
 def test_entry_point_registers_the_layouts():
-    assert_plugin_registered("spinlock-vqvae", ["vqvae.training"])
+    assert_plugin_registered("spinlock-vqvae", ["vqvae.training", "vqvae.ano"])
 
 
 def test_plugin_import_is_light():

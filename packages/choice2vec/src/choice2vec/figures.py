@@ -40,7 +40,7 @@ def checkpoint_figure(path: Path, analysis: dict[str, Any], arrays: dict[str, np
 def build_checkpoint_figure(analysis: dict[str, Any], arrays: dict[str, np.ndarray], history: list[dict[str, float]]) -> Any:
     """The checkpoint figure as a matplotlib figure (constrained layout: no empty margins)."""
     plt = _pyplot()
-    fig = plt.figure(figsize=(20, 16), layout="constrained")
+    fig = plt.figure(figsize=(20, 18), layout="constrained")
     grid = fig.add_gridspec(4, 4, height_ratios=[1, 1, 1, 0.45])
     epoch = analysis["epoch"]
     fig.suptitle(f"Choice2Vec checkpoint, epoch {epoch:,}", fontsize=18)
