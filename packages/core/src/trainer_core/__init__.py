@@ -96,6 +96,7 @@ _EXPORTS = {
     "VisualizationEvent": "trainer_core.visuals",
     "SplitData": "trainer_core.visuals",
     "CodebookData": "trainer_core.visuals",
+    "save_figure": "trainer_core.plotting",
     "allocate_run_dir": "trainer_core.rundirs",
     "timestamped_run_dir": "trainer_core.rundirs",
     # command-line helpers shared by every package's CLI

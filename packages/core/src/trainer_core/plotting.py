@@ -102,20 +102,26 @@ def run_labels(run_dirs: Sequence[Path]) -> list[str]:
 
 def plot_runs(run_dirs: Sequence[str | Path], output: str | Path, metrics: Iterable[str] | None = None, columns: int = 3) -> dict[str, Any]:
     """Write the figure of ``run_dirs`` to ``output`` (PNG, atomically); returns its panels and curves."""
+    fig, drawn = build_figure(run_dirs, metrics, columns)
+    return {"output": str(save_figure(fig, output)), **drawn}
+
+
+def save_figure(fig: Any, path: str | Path, dpi: int = 100) -> Path:
+    """Write a matplotlib figure as PNG atomically (a reader never sees half a picture), creating
+    the folder, and close it."""
     import io
 
     import matplotlib.pyplot as plt
 
     from trainer_core.checkpoint.atomic import atomic_write_bytes
 
-    fig, drawn = build_figure(run_dirs, metrics, columns)
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=100)
+    fig.savefig(buffer, format="png", dpi=dpi)
     plt.close(fig)
-    output = Path(output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(output, buffer.getvalue())
-    return {"output": str(output), **drawn}
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(path, buffer.getvalue())
+    return path
 
 
 def build_figure(run_dirs: Sequence[str | Path], metrics: Iterable[str] | None = None, columns: int = 3) -> tuple[Any, dict[str, Any]]:

@@ -29,7 +29,7 @@ def render_codebooks(codebooks: Sequence[Any], path: str | Path, *, method: str 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from trainer_core import atomic_write_bytes
+    from trainer_core import save_figure
 
     levels = sorted({c.level for c in codebooks})
     groups = list(dict.fromkeys(c.group for c in codebooks))
@@ -75,15 +75,7 @@ def render_codebooks(codebooks: Sequence[Any], path: str | Path, *, method: str 
     fig.legend(handles, labels, loc="outside right center", fontsize=8, markerscale=0.6, title="codebook (area: usage)", title_fontsize=8)
     if title:
         fig.suptitle(title, fontsize=11)
-    import io
-
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=110)
-    plt.close(fig)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(path, buffer.getvalue())
-    return {"path": str(path), "method": used_method, "panels": panels}
+    return {"path": str(save_figure(fig, path, dpi=110)), "method": used_method, "panels": panels}
 
 
 def draw_event(event: Any, checkpoint: Any) -> dict[str, Any]:
