@@ -2,6 +2,9 @@
 three baselines; epochs per second of the scanned training loop against the same model stepped
 once per Python iteration; checkpoint overhead (representations, 16 clusterings, figure).
 
+Sections: quality, devices, steps (the default) and sweep (five seed triples, about 30 min):
+    python bench/bench_choice2vec.py sweep
+
 Reproduce by hand:
     c2v train --config configs/choice2vec/quick.yaml --output-dir runs/c2v_quick
     c2v analyze --training-dir runs/c2v_quick
@@ -186,11 +189,85 @@ def checkpoint_overhead(summary: dict) -> None:
     )
 
 
+# (training seed, data.task_seed, data.split_seed): arbitrary triples the code never special-cases
+SWEEP_SEEDS = ((1, 101, 201), (2, 102, 202), (3, 103, 203), (4, 104, 204), (5, 105, 205))
+
+
+def sweep(count: int = len(SWEEP_SEEDS), config_path: Path = QUICK) -> None:
+    """The quick config over several task/split/training seed triples: per seed the best clustering
+    accuracy at the final and at the best checkpoint, the baselines, the linear separability and the
+    gap to the oracle; then the mean and worst gap."""
+    import shutil
+
+    from choice2vec.config import Choice2VecConfig
+    from choice2vec.train import train
+    from trainer_core.config import load_config
+
+    rows = []
+    for seed, task_seed, split_seed in SWEEP_SEEDS[:count]:
+        config = load_config(Choice2VecConfig, config_path)
+        config = config.model_copy(
+            update={
+                "training": config.training.model_copy(update={"seed": seed}),
+                "data": config.data.model_copy(update={"task_seed": task_seed, "split_seed": split_seed}),
+            }
+        )
+        out = OUT / f"c2v_sweep_{seed}_{task_seed}_{split_seed}"
+        shutil.rmtree(out, ignore_errors=True)
+        start = time.perf_counter()
+        summary = train(config, output_dir=out, progress=False, echo=lambda line: None)
+        minutes = (time.perf_counter() - start) / 60
+        results = [json.loads((Path(c["path"]) / "clustering_results.json").read_text()) for c in summary["checkpoints"]]
+        last = results[-1]
+        b = last["baselines"]
+        row = {
+            "seeds": f"{seed}/{task_seed}/{split_seed}",
+            "final": last["best_accuracy"],
+            "best_checkpoint": max(r["best_accuracy"] for r in results),
+            "raw_kmeans": b["raw_kmeans"],
+            "majority": b["majority"],
+            "oracle": b["oracle"],
+            "separability": last["representation_quality"]["linear_separability"],
+            "gap": b["oracle"] - last["best_accuracy"],
+            "minutes": minutes,
+        }
+        rows.append(row)
+        shutil.rmtree(out, ignore_errors=True)
+        print("  " + "  ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()), flush=True)
+    gaps = [r["gap"] for r in rows]
+    margins = [r["final"] - r["raw_kmeans"] for r in rows]
+    figures = {
+        "seeds": len(rows),
+        "mean_final": float(np.mean([r["final"] for r in rows])),
+        "mean_oracle": float(np.mean([r["oracle"] for r in rows])),
+        "mean_gap": float(np.mean(gaps)),
+        "worst_gap": float(max(gaps)),
+        "worst_margin_over_raw_kmeans": float(min(margins)),
+        "slowest_minutes": float(max(r["minutes"] for r in rows)),
+        "rows": rows,
+    }
+    met = figures["mean_gap"] <= 0.04 and figures["worst_gap"] <= 0.05 and min(margins) >= 0.10 and figures["slowest_minutes"] < 15
+    report("c2v_sweep", {k: v for k, v in figures.items() if k != "rows"}, "mean gap to the oracle <= 0.04, worst <= 0.05, "
+           "every seed >= raw k-means + 0.10, final checkpoint, < 15 min a run", met)  # fmt: skip
+    (OUT / "c2v_sweep_rows.json").write_text(json.dumps(rows, indent=2))
+
+
+SECTIONS = ("quality", "devices", "steps", "sweep")
+
+
 def main() -> None:
-    summary = quality()
-    checkpoint_overhead(summary)
-    devices_speed()
-    steps_per_second()
+    chosen = sys.argv[1:] or [s for s in SECTIONS if s != "sweep"]
+    unknown = sorted(set(chosen) - set(SECTIONS))
+    if unknown:
+        raise SystemExit(f"unknown section(s) {', '.join(unknown)}: choose from {', '.join(SECTIONS)}")
+    if "quality" in chosen:
+        checkpoint_overhead(quality())
+    if "devices" in chosen:
+        devices_speed()
+    if "steps" in chosen:
+        steps_per_second()
+    if "sweep" in chosen:
+        sweep()
     print(
         json.dumps(
             {

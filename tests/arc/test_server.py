@@ -90,9 +90,41 @@ def test_train_save_list_and_conflicts(wait_for_status, client):
     wait_for_status(client, lambda s: s["mode"] in ("stopped", "finished"))
 
 
-def test_dashboard_page_is_served(client):
+def test_dashboard_page_and_its_charting_library_are_served(client):
     page = client.get("/")
-    assert page.status_code == 200 and b"/save_checkpoint" in page.data and b"<canvas" in page.data
+    assert page.status_code == 200 and b"/save_checkpoint" in page.data and b'src="/static/plotly.min.js"' in page.data
+    library = client.get("/static/plotly.min.js")  # from the installed plotly package: no CDN, no internet
+    assert library.status_code == 200 and library.mimetype == "text/javascript" and len(library.data) > 1_000_000
+
+
+def test_status_tells_training_and_validation_apart_and_saves_at_the_end(wait_for_status, client):
+    r = client.post("/start_train", json={**TINY, "save_at_end": "yes"})
+    assert r.status_code == 400 and "'save_at_end'" in r.get_json()["error"]
+    short = {**TINY, "epochs": 2, "batches_per_epoch": 5, "num_distractors": 5}
+    r = client.post("/start_train", json={**short, "save_at_end": True})
+    assert r.status_code == 200 and r.get_json()["save_at_end"] is True and "save_at_end" not in r.get_json()["config"]
+    status = wait_for_status(client, lambda s: s["mode"] == "finished" and any(e["state"] == "written" for e in s["saves"]))
+    assert status["steps"] == list(range(1, 11)) and len(status["losses"]) == len(status["accuracies"]) == 10
+    assert [(v["epoch"], v["step"]) for v in status["validations"]] == [(1, 5), (2, 10)]
+    setup = status["setup"]
+    assert setup["max_message_length"] == 2 and setup["vocab_size"] == 25 and setup["val_distractors"] == 5
+    assert "1 of 16" in setup["train_accuracy_label"] and "1 of 6" in setup["val_accuracy_label"]  # two different games
+    final = [c for c in client.get("/list_checkpoints").get_json()["checkpoints"] if c["filename"].endswith("_final.pth")]
+    assert len(final) == 1 and final[0]["epoch"] == 2 and final[0]["batch"] == 10  # the global batch
+    messages = client.get("/examples").get_json()["messages"]
+    assert messages["grids"] == 50 and 1 <= messages["distinct_messages"] <= 50 and messages["vocab_size"] == 25
+    assert [sum(row) for row in messages["symbol_counts"]] == [50, 50]  # each grid's message, one symbol per position
+
+
+def test_a_run_without_save_at_end_leaves_no_checkpoint(wait_for_status, client):
+    assert client.post("/start_train", json={**TINY, "epochs": 1, "batches_per_epoch": 3}).status_code == 200
+    wait_for_status(client, lambda s: s["mode"] == "finished")
+    assert client.get("/list_checkpoints").get_json()["checkpoints"] == []
+    runs = list((client.checkpoints / "runs").glob("run_*"))
+    deadline = time.time() + 30  # "finished" comes before the session closes its run (and draws it)
+    while not (runs[0] / "metrics.png").is_file() and time.time() < deadline:
+        time.sleep(0.1)
+    assert len(runs) == 1 and (runs[0] / "metrics.png").is_file()  # core drew the run's curves at its end
 
 
 def test_pretraining_refuses_saves_and_writes_the_encoder(wait_for_status, client):

@@ -74,3 +74,36 @@ def test_what_cannot_be_drawn_is_one_line_with_exit_2(tmp_path, run_core):
     missing = run_core("plot", str(tmp_path / "nowhere"))
     assert missing.exit_code == 2 and "not a folder" in missing.output
     assert "Traceback" not in unknown.output + empty.output + missing.output + several.output
+
+
+def test_every_run_ends_with_its_figure(tmp_path):
+    from PIL import Image
+
+    from trainer_core import CheckpointLayout, TrainingRun
+
+    layout = CheckpointLayout(name="figure.test", package="figure")
+    with TrainingRun({"seed": 0}, layout=layout, run_dir=tmp_path / "run") as run:
+        for step in range(1, 21):
+            run.log({"loss": 1 / step}, step=step, epoch=1)
+            if step % 5 == 0:
+                run.log({"loss": 1 / step + 0.1, "acc": step / 20}, step=step, epoch=1, split="val")
+    picture = tmp_path / "run" / "metrics.png"
+    assert Image.open(picture).size[0] > 400  # loss (train and val) and acc: two panels side by side
+
+    with TrainingRun({"seed": 0}, layout=layout, run_dir=tmp_path / "silent"):
+        pass
+    assert not (tmp_path / "silent" / "metrics.png").exists()  # nothing logged, nothing drawn
+
+
+def test_a_figure_that_cannot_be_drawn_never_fails_the_run(tmp_path, monkeypatch, capsys):
+    import trainer_core.plotting as plotting
+    from trainer_core import CheckpointLayout, TrainingRun
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("no fonts")
+
+    monkeypatch.setattr(plotting, "plot_runs", broken)
+    with TrainingRun({"seed": 0}, layout=CheckpointLayout(name="figure.test", package="figure"), run_dir=tmp_path / "run") as run:
+        run.log({"loss": 1.0}, step=1)
+    assert run.status == "completed" and (tmp_path / "run" / "metrics.jsonl").is_file()
+    assert "metrics.png was not written: RuntimeError: no fonts" in capsys.readouterr().err

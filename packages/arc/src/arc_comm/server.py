@@ -137,6 +137,9 @@ def create_app(checkpoint_dir: str | Path = "checkpoints", session_factory=None,
         data, failure = body()
         if failure:
             return failure
+        save_at_end = data.pop("save_at_end", False)  # the server's option, not the run's config
+        if not isinstance(save_at_end, bool):
+            return error("field 'save_at_end': must be true or false", 400)
         with lock:
             if running() and holder["session"].status()["mode"] in ("finished", "stopped", "failed"):
                 holder["thread"].join(timeout=CLOSE_WAIT_S)  # /status said it was over: it is only closing its run
@@ -161,7 +164,12 @@ def create_app(checkpoint_dir: str | Path = "checkpoints", session_factory=None,
 
             def work():
                 try:
-                    session.pretrain() if mode == "pretraining" else session.run()
+                    if mode == "pretraining":
+                        session.pretrain()
+                    else:
+                        session.run()
+                        if save_at_end:
+                            session.save_final()
                 except Exception as exc:  # noqa: BLE001 - reported through /status
                     holder["error"] = f"{type(exc).__name__}: {exc}"
                 finally:
@@ -170,7 +178,7 @@ def create_app(checkpoint_dir: str | Path = "checkpoints", session_factory=None,
             thread = threading.Thread(target=work, name=f"arc-{mode}", daemon=True)
             holder["thread"] = thread
             thread.start()
-        return jsonify({"status": "started", "mode": mode, "config": config.model_dump(mode="json")})
+        return jsonify({"status": "started", "mode": mode, "save_at_end": save_at_end, "config": config.model_dump(mode="json")})
 
     @app.post("/start_train")
     def start_train():
@@ -228,12 +236,22 @@ def create_app(checkpoint_dir: str | Path = "checkpoints", session_factory=None,
     def examples():
         session = holder["session"]
         if session is None:
-            return jsonify({"examples": []})
-        return jsonify({"examples": session.examples()})
+            return jsonify({"examples": [], "messages": None})
+        return jsonify({"examples": session.examples(), "messages": session.message_usage()})
 
     @app.get("/list_checkpoints")
     def list_checkpoints():
         return jsonify({"checkpoints": list_system_checkpoints(checkpoint_dir)})
+
+    @app.get("/static/plotly.min.js")
+    def plotly_js():
+        """The dashboard's charting library, served from the installed plotly package (no CDN)."""
+        from importlib.resources import as_file, files
+
+        from flask import send_file
+
+        with as_file(files("plotly") / "package_data" / "plotly.min.js") as path:
+            return send_file(path, mimetype="text/javascript", max_age=3600)
 
     @app.get("/")
     def dashboard():

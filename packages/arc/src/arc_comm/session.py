@@ -87,6 +87,15 @@ class SaveConflict(UsageError):
     """A save with this name is already requested and not yet written (HTTP 409)."""
 
 
+def _thinned(steps: list[int], losses: list[float], accuracies: list[float], points: int = 500) -> dict[str, list]:
+    """At most ``points`` of the per-batch curves for the dashboard: every k-th batch, and the last."""
+    stride = max(1, -(-len(steps) // points))
+    keep = list(range(0, len(steps), stride))
+    if steps and keep[-1] != len(steps) - 1:
+        keep.append(len(steps) - 1)
+    return {"steps": [steps[i] for i in keep], "losses": [losses[i] for i in keep], "accuracies": [accuracies[i] for i in keep]}
+
+
 def _one_line(error: BaseException) -> str:
     return describe_os_error(error) if isinstance(error, OSError) else f"{type(error).__name__}: {error}"
 
@@ -96,8 +105,10 @@ class Status:
     mode: str = "idle"  # idle | training | pretraining | finished | stopped | failed
     epoch: int = 0
     batch: int = 0
+    steps: list[int] = field(default_factory=list)  # the global batch of each loss and accuracy below
     losses: list[float] = field(default_factory=list)
     accuracies: list[float] = field(default_factory=list)
+    validations: list[dict[str, float]] = field(default_factory=list)  # epoch, step, val_loss, val_acc at each validation
     val_loss: float | None = None
     val_acc: float | None = None
     started: float | None = None
@@ -181,14 +192,48 @@ class TrainingSession:
                 "mode": s.mode,
                 "epoch": s.epoch,
                 "batch": s.batch,
-                "losses": list(s.losses[-200:]),
-                "accuracies": list(s.accuracies[-200:]),
+                **_thinned(s.steps, s.losses, s.accuracies),
+                "validations": [dict(v) for v in s.validations],
+                "setup": self.setup(),
                 "val_loss": s.val_loss,
                 "val_acc": s.val_acc,
                 "elapsed": ((s.finished or time.time()) - s.started) if s.started else 0.0,
                 "error": s.error,
                 "saves": [dict(entry) for entry in self.save_log[-20:]],
             }
+
+    def setup(self) -> dict[str, Any]:
+        """What the run plays, for the dashboard: the task, the message channel and what each
+        accuracy is measured against (training and validation play different games)."""
+        c = self.config
+        val_distractors = min(c.num_distractors, len(self.val_grids) - 1)
+        if self.state.mode == "pretraining":
+            train_label, val_label = f"pretraining accuracy ({c.pretrain_task})", f"validation accuracy ({c.pretrain_task}, unseen tasks)"
+        elif c.task_type == "selection":
+            opponents = c.batch_size - 1 if c.in_batch_negatives else c.num_distractors
+            train_label = f"training accuracy (1 of {opponents + 1}: {opponents} distractors)"
+            val_label = f"validation accuracy (1 of {val_distractors + 1}: {val_distractors} distractors, held-out grids)"
+        elif c.task_type == "reconstruction":
+            train_label, val_label = "training cell accuracy", "validation cell accuracy (held-out grids)"
+        else:
+            train_label, val_label = "training task accuracy", "validation task accuracy (held-out grids of the same tasks)"
+        bonus = c.bottleneck_type == "communication" and c.diversity_weight > 0 and self.state.mode != "pretraining"
+        loss_label = f"training loss (per batch, minus {c.diversity_weight:g} x symbol entropy)" if bonus else "training loss (per batch)"
+        return {
+            "train_loss_label": loss_label,
+            "task_type": c.task_type,
+            "bottleneck_type": c.bottleneck_type,
+            "num_distractors": c.num_distractors,
+            "val_distractors": val_distractors,
+            "in_batch_negatives": c.in_batch_negatives,
+            "batch_size": c.batch_size,
+            "max_message_length": c.max_message_length,
+            "vocab_size": c.vocab_size,
+            "epochs": c.pretrain_epochs if self.state.mode == "pretraining" else c.epochs,
+            "batches_per_epoch": c.batches_per_epoch,
+            "train_accuracy_label": train_label,
+            "val_accuracy_label": val_label,
+        }
 
     def stop(self) -> None:
         self._stop.set()
@@ -312,8 +357,7 @@ class TrainingSession:
                     break
                 metrics = self.evaluate()
                 self._refresh_examples()
-                with self._lock:
-                    self.state.val_loss, self.state.val_acc = metrics["val_loss"], metrics["val_acc"]
+                self._record_validation(epoch, self._global_step(epoch, config.batches_per_epoch), metrics)
                 self.run_record.log(metrics, step=self._global_step(epoch, config.batches_per_epoch), epoch=epoch, split="val")
                 if self.autosave_every and epoch % self.autosave_every == 0 and epoch < config.epochs:
                     self.save_now(f"{AUTOSAVE_PREFIX}{location_name(self.run_record.location)}_epoch_{epoch:04d}")
@@ -351,11 +395,20 @@ class TrainingSession:
             with self._lock:
                 self.state.finished = time.time()
 
-    def _after_batch(self, epoch: int, batch: int, loss: float, accuracy: float) -> None:
+    def _record_batch(self, epoch: int, batch: int, loss: float, accuracy: float) -> None:
         with self._lock:
             self.state.epoch, self.state.batch = epoch, batch
+            self.state.steps.append(self._global_step(epoch, batch))
             self.state.losses.append(loss)
             self.state.accuracies.append(accuracy)
+
+    def _record_validation(self, epoch: int, step: int, metrics: dict[str, float]) -> None:
+        with self._lock:
+            self.state.val_loss, self.state.val_acc = metrics["val_loss"], metrics["val_acc"]
+            self.state.validations.append({"epoch": epoch, "step": step, "val_loss": metrics["val_loss"], "val_acc": metrics["val_acc"]})
+
+    def _after_batch(self, epoch: int, batch: int, loss: float, accuracy: float) -> None:
+        self._record_batch(epoch, batch, loss, accuracy)
         self.run_record.log({"loss": loss, "accuracy": accuracy}, step=self._global_step(epoch, batch), epoch=epoch)
         self._take_requested_saves()
         if batch % 25 == 0:
@@ -379,17 +432,13 @@ class TrainingSession:
                     optimizer.zero_grad(set_to_none=True)
                     loss.backward()
                     optimizer.step()
-                    with self._lock:
-                        self.state.epoch, self.state.batch = epoch, batch
-                        self.state.losses.append(loss.item())
-                        self.state.accuracies.append(accuracy.item())
+                    self._record_batch(epoch, batch, loss.item(), accuracy.item())
                     self.run_record.log({"pretrain_loss": loss.item(), "pretrain_accuracy": accuracy.item()},
                                         step=self._global_step(epoch, batch), epoch=epoch)  # fmt: skip
                 if self._stop.is_set():
                     break
                 metrics = evaluate_pretraining(heads, self.val_grids, self.val_labels)
-                with self._lock:
-                    self.state.val_loss, self.state.val_acc = metrics["val_loss"], metrics["val_acc"]
+                self._record_validation(epoch, self._global_step(epoch, c.batches_per_epoch), metrics)
                 self.run_record.log({f"pretrain_{k}": v for k, v in metrics.items()}, step=self._global_step(epoch, c.batches_per_epoch),
                                     epoch=epoch, split="val")  # fmt: skip
                 if echo:
@@ -440,6 +489,17 @@ class TrainingSession:
         self._save(name, overwrite)
         self.run_record.wait()
 
+    def save_final(self) -> str | None:
+        """After :meth:`run`: commit ``<run>_final.pth`` (a run started from the dashboard with
+        ``save_at_end``); nothing when no batch was trained. Returns the file name."""
+        if not self.state.batch:
+            return None
+        name = f"{location_name(self.run_record.location)}_final"
+        self.save_now(name)
+        with self._lock:
+            self.save_log.append({"name": name, "state": "written", "error": None})
+        return f"{name}.pth"
+
     def _save(self, name: str, overwrite: bool):
         try:
             self.run_record.wait()  # an earlier background save's failure was reported by its callback
@@ -461,6 +521,15 @@ class TrainingSession:
         """The sender's messages for a few held-out grids, as of the last refresh (the training
         thread refreshes them every 25 batches and after each validation, so that a request never
         runs the model beside the training)."""
+        return self._cached()[0]
+
+    def message_usage(self) -> dict[str, Any] | None:
+        """How the sender uses its channel on up to 256 held-out grids (same refresh as
+        :meth:`examples`): distinct messages, and how often each symbol is sent at each position.
+        None for the autoencoder bottleneck (no symbols)."""
+        return self._cached()[1]
+
+    def _cached(self) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
         with self._lock:
             cached = self._examples
         if cached is None:
@@ -474,15 +543,30 @@ class TrainingSession:
         with self._lock:
             self._examples = examples
 
-    def _compute_examples(self, count: int = 6) -> list[dict[str, Any]]:
-        grids = self.val_grids[:count]
+    def _compute_examples(self, count: int = 6, usage_grids: int = 256) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+        grids = self.val_grids[: max(count, usage_grids)]
+        communication = self.config.bottleneck_type == "communication"
         with torch.no_grad():
             latent = self.model.encoder(grids)
-            ids = self.model.sender.greedy(latent).tolist() if self.config.bottleneck_type == "communication" else [[] for _ in grids]
+            ids = self.model.sender.greedy(latent).tolist() if communication else [[] for _ in grids]
         out = []
-        for grid, h, w, message in zip(grids, self.held_out.heights[:count], self.held_out.widths[:count], ids, strict=True):
+        for grid, h, w, message in zip(grids[:count], self.held_out.heights[:count], self.held_out.widths[:count], ids[:count], strict=True):
             out.append({"grid": grid[:h, :w].tolist(), "message": message})
-        return out
+        if not communication:
+            return out, None
+        vocab = self.config.vocab_size
+        by_position = [[0] * vocab for _ in range(self.config.max_message_length)]
+        for message in ids:
+            for position, symbol in enumerate(message):
+                by_position[position][symbol] += 1
+        usage = {
+            "grids": len(ids),
+            "distinct_messages": len({tuple(m) for m in ids}),
+            "symbols_used": sum(1 for symbol in range(vocab) if any(row[symbol] for row in by_position)),
+            "vocab_size": vocab,
+            "symbol_counts": by_position,  # [position][symbol]
+        }
+        return out, usage
 
     def payload(self) -> dict[str, Any]:
         """The seed's checkpoint fields beside core's training state (``model_state_dict``,

@@ -111,13 +111,14 @@ def save_figure(fig: Any, path: str | Path, dpi: int = 100) -> Path:
     the folder, and close it."""
     import io
 
-    import matplotlib.pyplot as plt
-
     from trainer_core.checkpoint.atomic import atomic_write_bytes
 
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=dpi)
-    plt.close(fig)
+    if getattr(fig.canvas, "manager", None) is not None:  # a pyplot figure: release it
+        import matplotlib.pyplot as plt
+
+        plt.close(fig)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(path, buffer.getvalue())
@@ -130,8 +131,8 @@ def build_figure(run_dirs: Sequence[str | Path], metrics: Iterable[str] | None =
         import matplotlib
     except ImportError:
         raise UsageError("core plot needs matplotlib: pip install 'trainer-core[plot]'") from None
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator
 
     dirs = [Path(d) for d in run_dirs]
@@ -146,9 +147,12 @@ def build_figure(run_dirs: Sequence[str | Path], metrics: Iterable[str] | None =
         raise UsageError("these runs have logged no numeric metric yet")
     cols = min(columns, len(wanted))
     rows = math.ceil(len(wanted) / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(4.6 * cols, 3.3 * rows), squeeze=False, layout="constrained")
+    # a Figure of its own, not pyplot's: a run may end (and draw) in any thread, beside others
+    fig = Figure(figsize=(4.6 * cols, 3.3 * rows), layout="constrained")
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(rows, cols, squeeze=False)
     styles = {"train": "-", "val": "--", "test": ":"}
-    colours = plt.get_cmap("tab10")
+    colours = matplotlib.colormaps["tab10"]
     panels = []
     for ax, metric in zip(axes.flat, wanted, strict=False):
         drawn = 0

@@ -156,7 +156,9 @@ class TrainingRun:
     name (e.g. ``{"console": {...}}``); ``disabled_sinks`` are skipped. ``seed`` defaults to
     ``config.seed`` when the config has one. ``checkpoint_dir`` puts the checkpoints somewhere
     other than ``run_dir/layout.checkpoint_dir`` (a folder shared by several runs, like arc's).
-    ``world`` overrides the world found in torchrun's environment.
+    ``world`` overrides the world found in torchrun's environment. ``figure``: at the end, write the
+    run's curves to ``run_dir/metrics.png`` (what ``core plot`` draws; needs ``trainer-core[plot]``,
+    skipped without matplotlib; a figure that cannot be drawn never fails the run).
     """
 
     def __init__(
@@ -177,6 +179,7 @@ class TrainingRun:
         write_config: bool = True,
         checkpoint_dir: str | Path | None = None,
         world: World | None = None,
+        figure: bool = True,
     ) -> None:
         from trainer_core.plugins import collect_registry, get_plugin_manager
 
@@ -187,6 +190,7 @@ class TrainingRun:
         self.world = world if world is not None else current_world()
         self.hooks = self.pm.hook if self.world.main else _SilentHooks()
         self.layout, self.state, self.config = layout, state, config
+        self.figure = figure
         checkpoint = None
         if resume is not None:
             checkpoint, run_dir = find_resume_point(resume, layout.name, layout.checkpoint_dir)
@@ -347,11 +351,34 @@ class TrainingRun:
         finally:
             try:
                 self.logger.close()
+                if self.figure and self.world.main:
+                    self.write_figure()
                 self.hooks.on_train_end(run=self.info, status=self.status)
                 if self.remote_dir is not None and self.world.main:
                     self.sync()
             finally:
                 self._release()
+
+    def write_figure(self) -> Path | None:
+        """The run's curves as ``run_dir/metrics.png`` (one panel per metric, train and validation
+        apart); None when nothing numeric was logged or matplotlib is not installed. A failure to
+        draw is one warning line: the run's checkpoints and metrics matter more than its picture."""
+        from trainer_core.plotting import FIGURE_FILE, METRICS_FILE, plot_runs
+
+        metrics = self.run_dir / METRICS_FILE
+        if not metrics.is_file() or metrics.stat().st_size == 0:
+            return None
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            return None
+        try:
+            return Path(plot_runs([self.run_dir], self.run_dir / FIGURE_FILE)["output"])
+        except UsageError:  # nothing numeric logged
+            return None
+        except Exception as exc:  # noqa: BLE001 - a picture never fails a run
+            print(f"warning: the run's figure {self.run_dir / FIGURE_FILE} was not written: {type(exc).__name__}: {exc}", file=sys.stderr)
+            return None
 
     def _release(self) -> None:
         if self._lock is not None:
