@@ -45,7 +45,7 @@ demo: install
 		--checkpoint-dir demo_runs/arc/checkpoints --save-as demo_$$(date +%Y%m%d_%H%M%S)
 	$(BIN)/detector train --profile quick --dataset-size 200 --epochs 1 --classifier-steps 50 --image-size 128 \
 		--root $(CURDIR)/demo_runs/detector
-	$(BIN)/core plot demo_runs/vqvae/quick_1k
+	@echo "each run drew its curves:"; find demo_runs -name metrics.png | sort
 	$(BIN)/core list-checkpoints demo_runs
 
 # object-storage roots against a local S3 server (moto, on 127.0.0.1): no cloud account needed

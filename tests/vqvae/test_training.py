@@ -66,6 +66,14 @@ def test_training_writes_the_seed_outputs_readable_without_unpickling(dataset, t
     } <= set(best)
     assert len(json.loads((out / "training_history.json").read_text())) == 3
     assert {"reconstruction_quality", "utilization", "orthogonality", "topographic_correlation", "perplexity"} <= set(best["metrics"])
+    # the run's picture, drawn by core at its end: losses, quality, utilisation per level, resets
+    from trainer_core.plotting import read_curves
+
+    assert (out / "metrics.png").stat().st_size > 10_000
+    panels = {(c.metric, c.split) for c in read_curves(out / "metrics.jsonl", "run")}
+    levels = {m for m, _ in panels if m.startswith("utilization_level")}
+    assert {("loss", "train"), ("loss", "val"), ("reconstruction_quality", "val"), ("dead_codes_reset", "train")} <= panels
+    assert len(levels) == len(best["config"]["compression_ratios"].split(":"))  # one utilisation curve per level
 
 
 def test_dry_run_trains_and_writes_nothing(dataset, tmp_path):

@@ -246,7 +246,7 @@ def train(
                         sums[k] = sums.get(k, 0.0) + v
                 epoch += 1
                 record = {f"train_{k}": v / steps_per_epoch for k, v in sums.items()}
-                record["dead_codes_reset"] = resets
+                record["train_dead_codes_reset"] = resets  # a training count (the seed printed DeadCodesReset)
                 if epoch % config.val_every_n_epochs == 0 or epoch == config.epochs:
                     record.update(evaluate(model, prep.val, config))
                     score = record["composite_metric"]
