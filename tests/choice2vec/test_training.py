@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import pickle
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -164,6 +165,18 @@ def test_core_lists_the_run_with_its_headline(run):
     rows = json.loads(result.output)
     assert [r["epoch"] for r in rows] == [20, 40]
     assert all(r["layout"] == "choice2vec.checkpoint" and "best_accuracy" in r["metrics"] for r in rows)
+    for r in rows:  # the gap to the oracle, listed with the accuracy
+        oracle = json.loads((Path(r["path"]) / ck.RESULTS_JSON).read_text())["baselines"]["oracle"]
+        assert r["metrics"]["gap_to_oracle"] == pytest.approx(oracle - r["metrics"]["best_accuracy"])
+
+
+def test_analyze_lists_the_gap_to_the_oracle(run):
+    result = CliRunner().invoke(cli, ["analyze", "--training-dir", str(run), "--json"])
+    assert result.exit_code == 0, result.output
+    for row in json.loads(result.output)["checkpoints"]:
+        assert row["gap_to_oracle"] == pytest.approx(row["baselines"]["oracle"] - row["best_accuracy"])
+    text = CliRunner().invoke(cli, ["analyze", "--training-dir", str(run)]).output
+    assert " gap " in text.splitlines()[0]
 
 
 def test_representation_depends_on_neighbouring_trials():

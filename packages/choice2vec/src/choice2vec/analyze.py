@@ -89,12 +89,14 @@ def training_dir(run: str | os.PathLike, trust_pickle: bool = False) -> dict[str
     good, problems = _rows(run)
     if not good and not problems:
         raise UsageError(f"no checkpoints in {run}; give a training_checkpoints_* directory (`c2v analyze --list` shows them)")
-    lines = [f"{'checkpoint':<26} {'best algorithm':<26} {'acc':>6} {'ARI':>6} {'NMI':>6} {'raw km':>7} {'oracle':>7} {'total loss':>10}"]
+    lines = [f"{'checkpoint':<26} {'best algorithm':<26} {'acc':>6} {'ARI':>6} {'NMI':>6} {'raw km':>7} {'oracle':>7} {'gap':>6} {'total loss':>10}"]
     for r in good:
         b, best = r["baselines"], r["algorithms"][r["best_algorithm"]]
+        r["gap_to_oracle"] = b["oracle"] - best["accuracy"] if "oracle" in b else None
+        gap = f"{r['gap_to_oracle']:>6.3f}" if r["gap_to_oracle"] is not None else f"{'-':>6}"
         lines.append(
             f"{r['checkpoint']:<26} {r['best_algorithm']:<26} {best['accuracy']:>6.3f} {best['ari']:>6.3f} {best['nmi']:>6.3f} "
-            f"{b.get('raw_kmeans', float('nan')):>7.3f} {b.get('oracle', float('nan')):>7.3f} {r['training_metrics'].get('total', float('nan')):>10.4f}"
+            f"{b.get('raw_kmeans', float('nan')):>7.3f} {b.get('oracle', float('nan')):>7.3f} {gap} {r['training_metrics'].get('total', float('nan')):>10.4f}"
         )
     for p in problems:
         lines.append(f"{p['checkpoint']:<26} !! {p['status']}")

@@ -244,13 +244,16 @@ def _checkpoint(run, prep: Prepared, state, represent, history, row, epoch: int,
     metrics = {"total_loss": row["total"]}
     if "best_accuracy" in analysis:
         metrics |= {"best_accuracy": analysis["best_accuracy"], "best_algorithm": analysis["best_algorithm"]}
+        if "oracle" in analysis["baselines"]:  # listed by `core list-checkpoints` with the rest
+            metrics["gap_to_oracle"] = analysis["baselines"]["oracle"] - analysis["best_accuracy"]
         metrics |= {f"baseline_{k}": v for k, v in analysis["baselines"].items()}
     info = run.save(step=epoch, epoch=epoch, metrics=metrics, position={"epoch": epoch}, files=files, name=ck.checkpoint_name(epoch))
     if "best_accuracy" in analysis:
         b = analysis["baselines"]
         echo(
             f"   ✅ Checkpoint {epoch} completed in {info.path}: best {analysis['best_algorithm']} {analysis['best_accuracy']:.3f} "
-            f"(raw k-means {b.get('raw_kmeans', float('nan')):.3f}, oracle {b.get('oracle', float('nan')):.3f})"
+            f"(raw k-means {b.get('raw_kmeans', float('nan')):.3f}, oracle {b.get('oracle', float('nan')):.3f}, "
+            f"gap {b.get('oracle', float('nan')) - analysis['best_accuracy']:+.3f})"
         )
     else:
         echo(f"   ✅ Checkpoint {epoch} completed in {info.path}")
