@@ -193,7 +193,7 @@ def checkpoint_overhead(summary: dict) -> None:
 SWEEP_SEEDS = ((1, 101, 201), (2, 102, 202), (3, 103, 203), (4, 104, 204), (5, 105, 205))
 
 
-def sweep(count: int = len(SWEEP_SEEDS), config_path: Path = QUICK) -> None:
+def sweep(count: int = len(SWEEP_SEEDS), config_path: Path = QUICK, overrides: tuple[str, ...] = (), first: int = 0) -> None:
     """The quick config over several task/split/training seed triples: per seed the best clustering
     accuracy at the final and at the best checkpoint, the baselines, the linear separability and the
     gap to the oracle; then the mean and worst gap."""
@@ -204,14 +204,9 @@ def sweep(count: int = len(SWEEP_SEEDS), config_path: Path = QUICK) -> None:
     from trainer_core.config import load_config
 
     rows = []
-    for seed, task_seed, split_seed in SWEEP_SEEDS[:count]:
-        config = load_config(Choice2VecConfig, config_path)
-        config = config.model_copy(
-            update={
-                "training": config.training.model_copy(update={"seed": seed}),
-                "data": config.data.model_copy(update={"task_seed": task_seed, "split_seed": split_seed}),
-            }
-        )
+    for seed, task_seed, split_seed in SWEEP_SEEDS[first : first + count]:
+        seeds = (f"training.seed={seed}", f"data.task_seed={task_seed}", f"data.split_seed={split_seed}")
+        config = load_config(Choice2VecConfig, config_path, sets=(*overrides, *seeds))
         out = OUT / f"c2v_sweep_{seed}_{task_seed}_{split_seed}"
         shutil.rmtree(out, ignore_errors=True)
         start = time.perf_counter()
@@ -256,7 +251,16 @@ SECTIONS = ("quality", "devices", "steps", "sweep")
 
 
 def main() -> None:
-    chosen = sys.argv[1:] or [s for s in SECTIONS if s != "sweep"]
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("sections", nargs="*", help=f"any of {', '.join(SECTIONS)} (default: all but sweep)")
+    parser.add_argument("--config", type=Path, default=QUICK, help="sweep: the config to sweep (default: the quick one)")
+    parser.add_argument("--seeds", type=int, default=len(SWEEP_SEEDS), help="sweep: how many of the seed triples")
+    parser.add_argument("--first", type=int, default=0, help="sweep: the first seed triple to run")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="sweep: a config override (repeatable)")
+    args = parser.parse_args()
+    chosen = args.sections or [s for s in SECTIONS if s != "sweep"]
     unknown = sorted(set(chosen) - set(SECTIONS))
     if unknown:
         raise SystemExit(f"unknown section(s) {', '.join(unknown)}: choose from {', '.join(SECTIONS)}")
@@ -267,7 +271,7 @@ def main() -> None:
     if "steps" in chosen:
         steps_per_second()
     if "sweep" in chosen:
-        sweep()
+        sweep(args.seeds, args.config, tuple(args.set), args.first)
     print(
         json.dumps(
             {
