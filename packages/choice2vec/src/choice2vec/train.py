@@ -253,7 +253,7 @@ def _checkpoint(run, prep: Prepared, state, represent, history, row, epoch: int,
         echo(
             f"   ✅ Checkpoint {epoch} completed in {info.path}: best {analysis['best_algorithm']} {analysis['best_accuracy']:.3f} "
             f"(raw k-means {b.get('raw_kmeans', float('nan')):.3f}, oracle {b.get('oracle', float('nan')):.3f}, "
-            f"gap {b.get('oracle', float('nan')) - analysis['best_accuracy']:+.3f})"
+            f"gap {metrics.get('gap_to_oracle', float('nan')):+.3f})"
         )
     else:
         echo(f"   ✅ Checkpoint {epoch} completed in {info.path}")

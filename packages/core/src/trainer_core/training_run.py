@@ -369,12 +369,8 @@ class TrainingRun:
         if not metrics.is_file() or metrics.stat().st_size == 0:
             return None
         try:
-            import matplotlib  # noqa: F401
-        except ImportError:
-            return None
-        try:
             return Path(plot_runs([self.run_dir], self.run_dir / FIGURE_FILE)["output"])
-        except UsageError:  # nothing numeric logged
+        except UsageError:  # matplotlib not installed, or nothing numeric logged
             return None
         except Exception as exc:  # noqa: BLE001 - a picture never fails a run
             print(f"warning: the run's figure {self.run_dir / FIGURE_FILE} was not written: {type(exc).__name__}: {exc}", file=sys.stderr)
