@@ -109,3 +109,25 @@ def test_fast_tokenizer_gives_the_models_tokens():
     got = Tokenizer(model, groups, means, stds)(rows)
     assert got.shape == (500, 4, 3) and len(np.unique(got[:, :, 2])) > 4
     np.testing.assert_array_equal(got, expected)
+
+
+def test_a_wide_category_is_cut_into_equal_parts_that_keep_correlated_features_together():
+    rng = np.random.default_rng(1)
+    n = 3000
+    wide, narrow = rng.normal(size=(n, 1)), rng.normal(size=(n, 1))
+    columns, part = [], []
+    for p in range(3):  # one wide family of 24 features made of 3 tighter sub-families of 8
+        sub = wide + 0.6 * rng.normal(size=(n, 1))
+        columns += [sub[:, 0] + 0.3 * rng.normal(size=n) for _ in range(8)]
+        part += [p] * 8
+    columns += [narrow[:, 0] + 0.4 * rng.normal(size=n) for _ in range(4)]
+    part += [3] * 4
+    order = rng.permutation(len(part))
+    x, part = np.stack(columns, 1)[:, order], np.array(part)[order]
+    assert sorted(len(g) for g in discover(x, num_categories=2).groups) == [4, 24]
+    found = discover(x, num_categories=2, max_category_features=8)
+    assert sorted(len(g) for g in found.groups) == [4, 8, 8, 8]  # ceil(24 / 8) = 3 equal parts; the narrow one untouched
+    assert sorted(np.concatenate(found.groups).tolist()) == list(range(28))  # every feature once
+    for group in found.groups:
+        assert len(set(part[group])) == 1, "a part mixes sub-families"
+    assert [g[0] for g in found.groups] == sorted(g[0] for g in found.groups)  # ordered by first feature, as without the cut

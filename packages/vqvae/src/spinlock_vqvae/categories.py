@@ -38,8 +38,39 @@ def correlation_distance(features: np.ndarray) -> np.ndarray:
     return np.clip((distance + distance.T) / 2, 0.0, 1.0)
 
 
-def discover(features: np.ndarray, max_clusters: int = 50, num_categories: int | None = None) -> Categories:
-    """Cluster the columns of ``features`` (samples x features) into categories."""
+def discover(
+    features: np.ndarray, max_clusters: int = 50, num_categories: int | None = None, max_category_features: int | None = None
+) -> Categories:
+    """Cluster the columns of ``features`` (samples x features) into categories; with
+    ``max_category_features``, a category wider than that is split (see :func:`split_wide`)."""
+    found = _discover(features, max_clusters, num_categories)
+    if max_category_features is None:
+        return found
+    return Categories(split_wide(features, found.groups, max_category_features), found.silhouette, found.scores)
+
+
+def split_wide(features: np.ndarray, groups: list[np.ndarray], max_features: int) -> list[np.ndarray]:
+    """Each group of more than ``max_features`` columns cut into ceil(d / max_features) sub-groups of
+    equal size (within one), contiguous in the leaf order of the same clustering restricted to its
+    columns (so correlated features stay together), so a wide category gets tokens in proportion to
+    its width instead of the three a 3-feature category gets."""
+    from scipy.cluster.hierarchy import leaves_list, linkage
+    from scipy.spatial.distance import squareform
+
+    out: list[np.ndarray] = []
+    for group in groups:
+        parts = -(-len(group) // max_features)
+        if parts <= 1:
+            out.append(group)
+            continue
+        distance = correlation_distance(features[:, group])
+        order = leaves_list(linkage(squareform(distance, checks=False), method="average"))
+        out.extend(np.sort(group[chunk]) for chunk in np.array_split(order, parts))
+    out.sort(key=lambda g: g[0])
+    return out
+
+
+def _discover(features: np.ndarray, max_clusters: int, num_categories: int | None) -> Categories:
     from scipy.cluster.hierarchy import fcluster, linkage
     from scipy.spatial.distance import squareform
     from sklearn.metrics import silhouette_score

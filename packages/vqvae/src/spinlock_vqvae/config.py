@@ -37,6 +37,9 @@ class VQVAEConfig(TrainerConfig):
     category_assignment: Literal["auto"] = "auto"
     num_categories_auto: int | None = Field(None, ge=1, le=1024)
     max_clusters: int = Field(50, ge=2, le=1024)
+    max_category_features: int | None = Field(
+        None, ge=1, le=1_000_000, description="split a discovered category wider than this into sub-categories (more tokens for wide ones)"
+    )
     # codebooks
     dead_code_reset_interval: int = Field(10000, ge=0, description="steps between dead-code resets (0: never)")
     dead_code_threshold: float = Field(10.0, ge=0, le=100, description="a code below this % of the mean usage is dead")

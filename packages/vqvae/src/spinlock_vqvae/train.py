@@ -46,7 +46,7 @@ class Prepared:
         if len(self.train_idx) < 16:
             raise UsageError(f"{config.input} has only {len(self.train_idx)} training samples; give at least 20 samples")
         self.mean, self.std = train.mean(0).astype(np.float64), np.maximum(train.std(0), 1e-6).astype(np.float64)
-        self.categories: Categories = discover((train - self.mean) / self.std, config.max_clusters, config.num_categories_auto)
+        self.categories: Categories = discover((train - self.mean) / self.std, config.max_clusters, config.num_categories_auto, config.max_category_features)
         self.stats = normalization_stats(self.mean, self.std, self.categories)
         self.train = self.split_parts(train)
         self.val = self.split_parts(val)
