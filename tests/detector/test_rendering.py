@@ -115,3 +115,26 @@ def test_generate_command_reads_programs_and_reports_bad_files(tmp_path):
     assert len(json.loads((out / "annotations.json").read_text())["images"]) == 6
     missing = CliRunner().invoke(cli, ["generate", "--output", str(tmp_path / "x"), "--programs", str(tmp_path / "none.tsv")])
     assert missing.exit_code == 2 and "no such file" in missing.output and "Traceback" not in missing.output
+
+
+@pytest.mark.parametrize(
+    ("actions", "turns", "expected"),
+    [
+        ("line_1.0, line_1.0, line_1.0, line_1.0", "L0--L90--L90--L90", (4, 0, 4)),  # closed: the last end is the first start
+        ("line_1.0, line_1.0, line_1.0", "L0--L90--L90", (3, 0, 4)),  # open: one more end than corners
+        ("line_0.5, arc_0.5_90.0, line_0.5", "L0--L90--L90", (2, 1, 3)),  # a sector
+    ],
+)
+def test_each_shape_records_where_its_lines_arcs_and_vertices_are(actions, turns, expected):
+    from bongard_detector.generate import stroke_points
+
+    program = parse_program("p", "sector", actions, turns)
+    placed = place(trace(program), ["zigzag"] * len(program.actions), 80.0, 0.3, (50.0, 50.0), 2.0)
+    points = stroke_points(placed.strokes, [a.kind for a in program.actions])
+    assert (len(points["lines"]), len(points["arcs"]), len(points["vertices"])) == expected
+    x0, y0, x1, y1 = placed.box
+    for x, y in points["lines"] + points["arcs"] + points["vertices"]:
+        assert x0 <= x <= x1 and y0 <= y <= y1
+    if expected == (4, 0, 4):  # a line's recorded middle halfway between its two vertices
+        a, b = placed.strokes[1][0], placed.strokes[1][-1]
+        assert np.allclose(points["lines"][1], (a + b) / 2, atol=0.01)

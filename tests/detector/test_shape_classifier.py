@@ -3,6 +3,8 @@ exactly the weights of an uninterrupted one, and rescoring weighs each detection
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 import torch
 
@@ -21,14 +23,51 @@ def images(tmp_path_factory):
     return CocoImages(out)
 
 
-def test_one_crop_per_shape_with_its_class_and_its_ink(images):
-    crops, labels = shape_classifier.shape_crops(images, 32)
+def test_one_crop_per_shape_with_its_class_its_ink_and_its_counts(images):
+    crops, labels, maps = shape_classifier.shape_crops(images, 32)
     annotations = images.coco["annotations"]
     assert crops.shape == (len(annotations), 1, 32, 32) and crops.dtype == torch.uint8
     assert labels.tolist() == [a["category_id"] - 1 for a in annotations]
     assert 0 <= labels.min() and labels.max() < len(CLASSES)
     # the shape fills its crop: every crop holds ink (white is 255)
     assert int(crops.amin(dim=(1, 2, 3)).max()) < 200
+    # the counting maps hold every line middle, arc middle and vertex of the shape, where the ink is
+    grid = shape_classifier.COUNT_GRID
+    assert maps.shape == (len(annotations), 3, grid, grid)
+    totals = maps.sum((2, 3))
+    assert totals.tolist() == [[len(a["lines"]), len(a["arcs"]), len(a["vertices"])] for a in annotations]
+    cells = torch.nn.functional.adaptive_avg_pool2d(crops.float(), grid)[:, 0]  # mean grey per cell
+    marked = maps.sum(1) > 0
+    assert (cells[marked] < 255).all()  # a counted point lies on a stroke: its cell holds ink
+
+
+def test_counting_maps_turn_and_mirror_with_their_crops():
+    grid = shape_classifier.COUNT_GRID
+    crops = torch.full((1, 1, 32, 32), 255, dtype=torch.uint8)
+    crops[0, 0, 0:4, 8:12] = 0  # ink in the cell of row 0, column 2 (4-pixel cells)
+    maps = torch.zeros(1, 3, grid, grid)
+    maps[0, 2, 0, 2] = 1
+    seen = set()
+    for seed in range(24):
+        torch.manual_seed(seed)
+        x, turned = shape_classifier._batch(crops, True, maps)
+        ink = torch.nn.functional.adaptive_avg_pool2d(x[:, :1], grid)[0, 0] < 0.9
+        assert torch.equal(ink, turned[0, 2] > 0)
+        seen.add(tuple(int(v) for v in (turned[0, 2] > 0).nonzero()[0]))
+    assert len(seen) == 8  # all eight turns and mirrors occurred
+
+
+def test_the_counting_heads_stay_apart_from_the_resnet_the_detector_starts_from(images, tmp_path):
+    from bongard_detector.model import build_detector
+
+    weights, _ = _weights(images, tmp_path / "run")
+    assert any(k.startswith("density.") for k in weights) and any(k.startswith("count_head.") for k in weights)
+    detector = build_detector(image_size=96, fpn_channels=32)
+    detector.backbone.body.load_state_dict(shape_classifier.backbone_weights(weights))  # strict: exactly the ResNet's own weights
+    assert torch.equal(detector.backbone.body.state_dict()["layer1.0.conv1.weight"], weights["layer1.0.conv1.weight"])
+    plain, _ = shape_classifier.train_classifier(replace(CONFIG, classifier_count_weight=0.0), images, tmp_path / "plain", torch.device("cpu"),
+                                                 echo=lambda line: None, progress=False)  # fmt: skip
+    assert not any(k.startswith(("density.", "count_head.")) for k in plain)
 
 
 def _weights(images, root):
@@ -46,11 +85,11 @@ def test_interrupted_training_resumes_to_the_same_weights(images, tmp_path, monk
     calls = {"n": 0}
     real_batch = shape_classifier._batch
 
-    def crash_on_third_training_batch(crops, rotate):
+    def crash_on_third_training_batch(crops, rotate, maps=None):
         calls["n"] += rotate
         if rotate and calls["n"] == 3:
             raise KeyboardInterrupt
-        return real_batch(crops, rotate)
+        return real_batch(crops, rotate, maps)
 
     monkeypatch.setattr(shape_classifier, "_batch", crash_on_third_training_batch)
     torch.manual_seed(0)

@@ -58,6 +58,7 @@ def compose(index: int, config: GenerationConfig, programs: list[ShapeProgram] |
     wanted = int(rng.integers(config.min_shapes, config.max_shapes + 1))
     placed: list[Placed] = []
     labels: list[str] = []
+    kinds: list[list[str]] = []
     for _ in range(wanted):
         if programs and (config.program_share >= 1 or rng.random() < config.program_share):
             program = programs[int(rng.integers(len(programs)))]
@@ -81,13 +82,32 @@ def compose(index: int, config: GenerationConfig, programs: list[ShapeProgram] |
                 y = float(rng.uniform(2 - probe.box[1], s - 2 - probe.box[3]))
                 box = (probe.box[0] + x, probe.box[1] + y, probe.box[2] + x, probe.box[3] + y)
                 if not _overlaps(box, taken, margin=4.0):
-                    shifted = Placed([p + (x, y) for p in probe.polylines], probe.width, box)
+                    shifted = probe.moved((x, y))
                     break
             if shifted is not None:
                 placed.append(shifted)
                 labels.append(program.super_class)
+                kinds.append([a.kind for a in program.actions])
                 break
-    return rasterise(placed, s), [(label, p.box) for label, p in zip(labels, placed, strict=True)]
+    objects = [(label, p.box, stroke_points(p.strokes, k)) for label, p, k in zip(labels, placed, kinds, strict=True)]
+    return rasterise(placed, s), objects
+
+
+def stroke_points(strokes: list[np.ndarray], kinds: list[str]) -> dict[str, list[list[float]]]:
+    """Where a shape's parts are, in pixels: the middle (by length) of each line and of each arc,
+    and its vertices (the ends of its strokes, ends closer than a pixel counted once). What the
+    shape classifier learns to count (``shape_classifier``)."""
+    out: dict[str, list[list[float]]] = {"lines": [], "arcs": [], "vertices": []}
+    for stroke, kind in zip(strokes, kinds, strict=True):
+        seg = np.hypot(*np.diff(stroke, axis=0).T)
+        half, cum = seg.sum() / 2, np.concatenate([[0.0], np.cumsum(seg)])
+        i = int(np.clip(np.searchsorted(cum, half, side="right") - 1, 0, len(seg) - 1))
+        middle = stroke[i] + (stroke[i + 1] - stroke[i]) * ((half - cum[i]) / max(seg[i], 1e-12))
+        out["lines" if kind == "line" else "arcs"].append([round(float(v), 2) for v in middle])
+        for end in (stroke[0], stroke[-1]):
+            if all(math.hypot(end[0] - v[0], end[1] - v[1]) >= 1.0 for v in out["vertices"]):
+                out["vertices"].append([round(float(v), 2) for v in end])
+    return out
 
 
 def _chunk(args) -> list[tuple[int, list]]:
@@ -139,11 +159,12 @@ def to_coco(results: list[tuple[int, list]], config: GenerationConfig) -> dict:
     images, annotations = [], []
     for i, objects in results:
         images.append({"id": i + 1, "file_name": f"images/{i:06d}.png", "width": config.image_size, "height": config.image_size})
-        for label, (x0, y0, x1, y1) in objects:
+        for label, (x0, y0, x1, y1), points in objects:
             w, h = x1 - x0, y1 - y0
             annotations.append({
                 "id": len(annotations) + 1, "image_id": i + 1, "category_id": CLASSES.index(label) + 1,
                 "bbox": [round(x0, 3), round(y0, 3), round(w, 3), round(h, 3)], "area": round(w * h, 3), "iscrowd": 0,
+                **points,
             })  # fmt: skip
     return {"info": {"generator": "bongard-detector", "config": asdict(config)}, "images": images, "annotations": annotations,
             "categories": categories()}  # fmt: skip

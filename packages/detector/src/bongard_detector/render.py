@@ -27,11 +27,19 @@ SUPERSAMPLE = 2
 
 @dataclass
 class Placed:
-    """One shape on the canvas: its styled polylines (pixels), stroke width and box (x0, y0, x1, y1)."""
+    """One shape on the canvas: its styled polylines (pixels), stroke width and box (x0, y0, x1, y1),
+    and its strokes before styling (pixels, one polyline per action: where its lines, arcs and
+    vertices are)."""
 
     polylines: list[np.ndarray]
     width: float
     box: tuple[float, float, float, float]
+    strokes: list[np.ndarray] | None = None
+
+    def moved(self, offset: tuple[float, float]) -> Placed:
+        box = (self.box[0] + offset[0], self.box[1] + offset[1], self.box[2] + offset[0], self.box[3] + offset[1])
+        strokes = [s + offset for s in self.strokes] if self.strokes is not None else None
+        return Placed([p + offset for p in self.polylines], self.width, box, strokes)
 
 
 def _resample(points: np.ndarray, spacing: float) -> tuple[np.ndarray, np.ndarray]:
@@ -91,11 +99,12 @@ def place(strokes: list[np.ndarray], styles: list[str], size: float, angle: floa
     # image y grows downwards: flip y so that a left turn looks like one
     flip = np.array([1.0, -1.0])
     width = max(1, round(width * SUPERSAMPLE)) / SUPERSAMPLE  # what the rasteriser can draw exactly
-    polylines = []
+    polylines, plain = [], []
     for stroke, style in zip(strokes, styles, strict=True):
         pixels = ((stroke - mid) * flip) @ rotation.T + np.asarray(centre)
+        plain.append(pixels)
         polylines += style_stroke(pixels, style, size)
-    return Placed(polylines, width, ink_box(polylines, width))
+    return Placed(polylines, width, ink_box(polylines, width), plain)
 
 
 def ink_box(polylines: list[np.ndarray], width: float) -> tuple[float, float, float, float]:

@@ -14,8 +14,16 @@ fraction of a detection step: on 2 CPU cores it reaches 90% held-out accuracy in
   the detection's crop (:func:`rescore`): P(shape here) x P(class | the whole shape), the two
   stages of an R-CNN with the second one looking at the pixels of the box.
 
+The class of a figure is mostly a count (how many lines; a sector's arc between two radii), and a
+figure never seen is a new arrangement of familiar parts. So the classifier also counts
+(:class:`CountingResNet`): it learns, from the point lists each generated annotation records
+(``lines``, ``arcs``, ``vertices``: ``generate.stroke_points``), where the middles of the shape's lines
+and arcs and its vertices are, and its class logits see the totals. On crops of the 84 held-out
+human-designed shapes this raised the accuracy from 0.58 to 0.65 (README, "Where it stands").
+
 Crops come from the training images only (nothing from the real set); the classes are invariant to
-rotation and mirroring, so batches are turned by multiples of 90 degrees and flipped. Training is
+rotation and mirroring, so batches are turned by multiples of 90 degrees and flipped (and the
+counting maps with them). Training is
 checkpointed through trainer-core every ``CHECKPOINT_EVERY`` steps with the RNGs, so an interrupted
 run resumes to the same weights.
 """
@@ -33,21 +41,46 @@ HELD_OUT = 500  # crops kept aside to report the classifier's accuracy
 CHECKPOINT_EVERY = 200  # steps
 
 
-def shape_crops(dataset, size: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """(grey crops as uint8 ``[N, 1, size, size]``, class indices 0..9) of every annotated shape of
-    ``dataset`` (a :class:`~bongard_detector.training.CocoImages` without augmentation): the square around the box,
-    10% larger than its longer side, resized to ``size``."""
+COUNT_GRID = 8  # the counting maps' side: one cell per 8 pixels of a 64-pixel crop
+COUNTED = ("lines", "arcs", "vertices")  # what the counting head counts (the annotations' point lists)
+
+
+def shape_crops(dataset, size: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """(grey crops as uint8 ``[N, 1, size, size]``, class indices 0..9, counting maps) of every
+    annotated shape of ``dataset`` (a :class:`~bongard_detector.training.CocoImages` without
+    augmentation): the square around the box, 10% larger than its longer side, resized to ``size``.
+    The counting maps ``[N, 3, COUNT_GRID, COUNT_GRID]`` hold, per cell of the crop, how many line
+    middles, arc middles and vertices of the shape fall in it (None when the annotations do not
+    record them, as in COCO files from elsewhere)."""
     from torchvision.ops import roi_align
 
-    crops, labels = [], []
+    crops, labels, maps = [], [], []
+    counted = all(all(k in a for k in COUNTED) for a in dataset.coco["annotations"])
     for index in range(len(dataset)):
         image, target = dataset[index]
         if not len(target["boxes"]):
             continue
-        crops.append(roi_align(image[:1][None], [square_boxes(target["boxes"])], output_size=size, aligned=True))
+        squares = square_boxes(target["boxes"])
+        crops.append(roi_align(image[:1][None], [squares], output_size=size, aligned=True))
         labels.append(target["labels"] - 1)
+        if counted:
+            annotations = dataset.by_image[dataset.images[index]["id"]]
+            maps += [count_map(a, square) for a, square in zip(annotations, squares, strict=True)]
     grey = torch.cat(crops).clamp(0, 1).mul(255).round().to(torch.uint8)
-    return grey, torch.cat(labels)
+    return grey, torch.cat(labels), torch.stack(maps) if counted else None
+
+
+def count_map(annotation: dict, square: torch.Tensor, grid: int = COUNT_GRID) -> torch.Tensor:
+    """``[3, grid, grid]``: how many of the annotation's line middles, arc middles and vertices fall
+    in each cell of the crop ``square`` (x0, y0, x1, y1)."""
+    out = torch.zeros(len(COUNTED), grid, grid)
+    x0, y0, x1, y1 = (float(v) for v in square)
+    for channel, key in enumerate(COUNTED):
+        for x, y in annotation[key]:
+            col = min(grid - 1, max(0, int((x - x0) / (x1 - x0) * grid)))
+            row = min(grid - 1, max(0, int((y - y0) / (y1 - y0) * grid)))
+            out[channel, row, col] += 1
+    return out
 
 
 def square_boxes(boxes: torch.Tensor) -> torch.Tensor:
@@ -57,14 +90,20 @@ def square_boxes(boxes: torch.Tensor) -> torch.Tensor:
     return torch.cat([centre - half, centre + half], 1)
 
 
-def _batch(crops: torch.Tensor, rotate: bool) -> torch.Tensor:
-    """uint8 grey crops -> the detector's input normalisation (mean 0.5, std 0.5), 3 channels."""
+def _batch(crops: torch.Tensor, rotate: bool, maps: torch.Tensor | None = None):
+    """uint8 grey crops -> the detector's input normalisation (mean 0.5, std 0.5), 3 channels.
+    ``rotate``: the batch turned by a random multiple of 90 degrees and mirrored half the time,
+    with its counting ``maps`` turned alike (then returns (batch, maps))."""
     x = crops.float().div(255).sub(0.5).div(0.5)
     if rotate:
-        x = torch.rot90(x, int(torch.randint(0, 4, ())), (2, 3))
-        if torch.rand(()) < 0.5:
+        turns, mirror = int(torch.randint(0, 4, ())), bool(torch.rand(()) < 0.5)
+        x = torch.rot90(x, turns, (2, 3))
+        maps = torch.rot90(maps, turns, (2, 3)) if maps is not None else None
+        if mirror:
             x = x.flip(3)
-    return x.expand(-1, 3, -1, -1).contiguous(memory_format=torch.channels_last)
+            maps = maps.flip(3) if maps is not None else None
+    x = x.expand(-1, 3, -1, -1).contiguous(memory_format=torch.channels_last)
+    return (x, maps) if rotate else x
 
 
 @torch.no_grad()
@@ -78,10 +117,46 @@ def accuracy(model: nn.Module, crops: torch.Tensor, labels: torch.Tensor, device
     return right / max(len(crops), 1)
 
 
-def build_classifier(professional: bool) -> nn.Module:
+class CountingResNet(nn.Module):
+    """A ResNet classifier that also counts. From layer2's features (stride 8) a 1x1 convolution
+    predicts, per cell, how many line middles, arc middles and vertices lie there (non-negative);
+    their sums over the crop (how many lines, arcs and vertices the shape has) feed a small network
+    whose logits are added to the pooled features' logits. Trained on both (:func:`train_classifier`),
+    the features learn what a line end, a corner or an arc looks like locally, which transfers to
+    figures never seen, where the class is mostly a count. The ResNet's own modules keep their names,
+    so the detector starts from them as from a plain ResNet (:func:`backbone_weights`)."""
+
+    def __init__(self, body: nn.Module, layer2_width: int) -> None:
+        super().__init__()
+        for name, module in body.named_children():
+            self.add_module(name, module)
+        self.density = nn.Sequential(nn.Conv2d(layer2_width, 64, 3, padding=1), nn.ReLU(inplace=True), nn.Conv2d(64, len(COUNTED), 1), nn.Softplus())
+        nn.init.constant_(self.density[2].bias, -4.0)  # start near zero counts (softplus(-4) = 0.018 a cell)
+        self.count_head = nn.Sequential(nn.Linear(len(COUNTED), 64), nn.GELU(), nn.Linear(64, self.fc.out_features))
+
+    def counts_and_logits(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+        x = self.layer2(self.layer1(x))
+        density = self.density(x)
+        if density.shape[-1] != COUNT_GRID:
+            density = F.adaptive_avg_pool2d(density, COUNT_GRID) * (density.shape[-1] * density.shape[-2] / COUNT_GRID**2)
+        x = self.avgpool(self.layer4(self.layer3(x))).flatten(1)
+        return density, self.fc(x) + self.count_head(density.sum((2, 3)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.counts_and_logits(x)[1]
+
+
+def build_classifier(professional: bool, counting: bool = True) -> nn.Module:
     from torchvision.models import resnet18, resnet50
 
-    return (resnet50 if professional else resnet18)(weights=None, num_classes=10)
+    body = (resnet50 if professional else resnet18)(weights=None, num_classes=10)
+    return CountingResNet(body, 512 if professional else 128) if counting else body
+
+
+def backbone_weights(weights: dict) -> dict:
+    """The classifier's ResNet weights without its heads: what the detector's backbone loads."""
+    return {k: v for k, v in weights.items() if not k.startswith(("fc.", "density.", "count_head."))}
 
 
 def train_classifier(config, dataset, out_dir: str | Path, device: torch.device, *, echo=print, progress: bool = True,
@@ -94,10 +169,15 @@ def train_classifier(config, dataset, out_dir: str | Path, device: torch.device,
     from trainer_core import RetentionPolicy, TorchState, TrainingRun, list_committed
 
     started = time.perf_counter()
-    crops, labels = shape_crops(dataset, config.classifier_crop)
+    crops, labels, maps = shape_crops(dataset, config.classifier_crop)
     held = min(HELD_OUT, len(crops) // 10)
     test_crops, test_labels, crops, labels = crops[:held], labels[:held], crops[held:], labels[held:]
-    model = build_classifier(config.professional).to(device).to(memory_format=torch.channels_last)
+    counting = config.classifier_count_weight > 0
+    if counting and maps is None:
+        raise ValueError(f"{dataset.root}: the annotations do not record lines, arcs and vertices; regenerate the data "
+                         "(detector reset data) or set classifier_count_weight to 0")  # fmt: skip
+    maps = maps[held:] if counting else None
+    model = build_classifier(config.professional, counting).to(device).to(memory_format=torch.channels_last)
     steps = config.classifier_steps
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.classifier_learning_rate, weight_decay=config.weight_decay)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config.classifier_learning_rate, total_steps=steps, pct_start=0.15)
@@ -113,7 +193,13 @@ def train_classifier(config, dataset, out_dir: str | Path, device: torch.device,
     with run, bar:  # an interruption still finishes writing the last checkpoint
         while step < steps:
             index = torch.randint(0, len(crops), (config.classifier_batch_size,))
-            loss = F.cross_entropy(model(_batch(crops[index].to(device), True)), labels[index].to(device))
+            x, target = _batch(crops[index].to(device), True, maps[index].to(device) if counting else None)
+            if counting:
+                density, logits = model.counts_and_logits(x)
+                counted = (F.mse_loss(density, target, reduction="sum") + F.smooth_l1_loss(density.sum((2, 3)), target.sum((2, 3)), reduction="sum")) / len(x)
+                loss = F.cross_entropy(logits, labels[index].to(device)) + config.classifier_count_weight * counted
+            else:
+                loss = F.cross_entropy(model(x), labels[index].to(device))
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

@@ -52,6 +52,7 @@ class TrainConfig:
     classifier_batch_size: int = 64
     classifier_crop: int = 64  # crop side in pixels
     classifier_learning_rate: float = 2e-3
+    classifier_count_weight: float = 1.0  # weight of the counting loss (shape_classifier.py); 0 = a plain ResNet classifier
     frozen_stages: int = 0  # backbone weights kept fixed in detection: 1 = the stem, 2 = the stem and layer1
     epoch_checkpoints: bool = True  # a resumable checkpoint after every epoch (False: only final/, no resume)
 
@@ -285,7 +286,7 @@ def train(config: TrainConfig, train_dir: str | Path, out_dir: str | Path, *, ec
         start_epoch, classifier = position["epoch"] + 1, position.get("classifier")
         echo(f"resuming after epoch {position['epoch']} from {run.resumed_from}")
     elif config.classifier_steps and world.main:
-        from bongard_detector.shape_classifier import train_classifier
+        from bongard_detector.shape_classifier import backbone_weights, train_classifier
 
         try:
             weights, classifier = train_classifier(config, CocoImages(train_dir), out_dir / "classifier", device, echo=echo,
@@ -294,7 +295,7 @@ def train(config: TrainConfig, train_dir: str | Path, out_dir: str | Path, *, ec
             if world.multi:
                 world.publish("bongard_detector/classifier", f"failed: {type(exc).__name__}: {exc}")
             raise
-        model.backbone.body.load_state_dict({k: v for k, v in weights.items() if not k.startswith("fc.")})
+        model.backbone.body.load_state_dict(backbone_weights(weights))
         if world.multi:
             world.publish("bongard_detector/classifier", "ok")
     elif config.classifier_steps:  # the other ranks wait for rank 0's classifier; DDP then copies its weights
@@ -382,6 +383,7 @@ def load_classifier(path: str | Path, device: torch.device | None = None):
     if "classifier.pt" not in verify_checkpoint(path, hashes=False).files:
         return None
     files = load_checkpoint(path, files=["classifier.pt", "config.json"]).files
-    classifier = build_classifier(TrainConfig(**files["config.json"]).professional)
-    classifier.load_state_dict(files["classifier.pt"])
+    weights = files["classifier.pt"]
+    classifier = build_classifier(TrainConfig(**files["config.json"]).professional, counting=any(k.startswith("density.") for k in weights))
+    classifier.load_state_dict(weights)
     return classifier.to(device or "cpu").eval()
