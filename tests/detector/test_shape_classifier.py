@@ -139,5 +139,5 @@ def test_view_averaged_probabilities_do_not_change_when_the_crop_is_turned_or_mi
     assert torch.allclose(probabilities.sum(1), torch.ones(3), atol=1e-5)
     for turned in (torch.rot90(crops, 2, (2, 3)), crops.transpose(2, 3)):  # half turn, diagonal mirror
         assert torch.allclose(shape_classifier.dihedral_probabilities(classifier, turned), probabilities, atol=1e-5)
-    single = classifier(shape_classifier._batch(crops, False)).softmax(1)
+    single = classifier(shape_classifier._batch(crops, False)[0]).softmax(1)
     assert not torch.allclose(single, probabilities, atol=1e-4)  # the views are averaged, not one taken

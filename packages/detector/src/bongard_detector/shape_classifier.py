@@ -90,10 +90,10 @@ def square_boxes(boxes: torch.Tensor) -> torch.Tensor:
     return torch.cat([centre - half, centre + half], 1)
 
 
-def _batch(crops: torch.Tensor, rotate: bool, maps: torch.Tensor | None = None):
-    """uint8 grey crops -> the detector's input normalisation (mean 0.5, std 0.5), 3 channels.
-    ``rotate``: the batch turned by a random multiple of 90 degrees and mirrored half the time,
-    with its counting ``maps`` turned alike (then returns (batch, maps))."""
+def _batch(crops: torch.Tensor, rotate: bool, maps: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """(uint8 grey crops -> the detector's input normalisation (mean 0.5, std 0.5), 3 channels;
+    their counting ``maps``). ``rotate``: the batch turned by a random multiple of 90 degrees and
+    mirrored half the time, its maps turned alike."""
     x = crops.float().div(255).sub(0.5).div(0.5)
     if rotate:
         turns, mirror = int(torch.randint(0, 4, ())), bool(torch.rand(()) < 0.5)
@@ -102,15 +102,14 @@ def _batch(crops: torch.Tensor, rotate: bool, maps: torch.Tensor | None = None):
         if mirror:
             x = x.flip(3)
             maps = maps.flip(3) if maps is not None else None
-    x = x.expand(-1, 3, -1, -1).contiguous(memory_format=torch.channels_last)
-    return (x, maps) if rotate else x
+    return x.expand(-1, 3, -1, -1).contiguous(memory_format=torch.channels_last), maps
 
 
 @torch.no_grad()
 def accuracy(model: nn.Module, crops: torch.Tensor, labels: torch.Tensor, device: torch.device) -> float:
     model.eval()
     right = sum(
-        int((model(_batch(crops[i : i + 256].to(device), False)).argmax(1) == labels[i : i + 256].to(device)).sum())
+        int((model(_batch(crops[i : i + 256].to(device), False)[0]).argmax(1) == labels[i : i + 256].to(device)).sum())
         for i in range(0, len(crops), 256)
     )
     model.train()
@@ -238,7 +237,7 @@ def dihedral_probabilities(classifier: nn.Module, crops: torch.Tensor) -> torch.
     accurate as all eight on crops of the held-out human-designed shapes (0.594 against 0.58) and of
     the synthetic test shapes (0.916 against 0.911) at half the cost; one view alone is 3 points
     lower on the synthetic shapes and 1 on the held-out ones."""
-    x = _batch(crops, False)
+    x, _ = _batch(crops, False)
     views = (x, torch.rot90(x, 1, (2, 3)).flip(3), torch.rot90(x, 2, (2, 3)), torch.rot90(x, 3, (2, 3)).flip(3))
     stacked = torch.cat(views).contiguous(memory_format=torch.channels_last)
     return classifier(stacked).softmax(1).view(len(views), len(x), -1).mean(0)

@@ -54,8 +54,7 @@ def split_wide(features: np.ndarray, groups: list[np.ndarray], max_features: int
     equal size (within one), contiguous in the leaf order of the same clustering restricted to its
     columns (so correlated features stay together), so a wide category gets tokens in proportion to
     its width instead of the three a 3-feature category gets."""
-    from scipy.cluster.hierarchy import leaves_list, linkage
-    from scipy.spatial.distance import squareform
+    from scipy.cluster.hierarchy import leaves_list
 
     out: list[np.ndarray] = []
     for group in groups:
@@ -63,23 +62,29 @@ def split_wide(features: np.ndarray, groups: list[np.ndarray], max_features: int
         if parts <= 1:
             out.append(group)
             continue
-        distance = correlation_distance(features[:, group])
-        order = leaves_list(linkage(squareform(distance, checks=False), method="average"))
+        order = leaves_list(_tree(correlation_distance(features[:, group])))
         out.extend(np.sort(group[chunk]) for chunk in np.array_split(order, parts))
     out.sort(key=lambda g: g[0])
     return out
 
 
-def _discover(features: np.ndarray, max_clusters: int, num_categories: int | None) -> Categories:
-    from scipy.cluster.hierarchy import fcluster, linkage
+def _tree(distance: np.ndarray) -> np.ndarray:
+    """Average-linkage clustering of a square dissimilarity matrix."""
+    from scipy.cluster.hierarchy import linkage
     from scipy.spatial.distance import squareform
+
+    return linkage(squareform(distance, checks=False), method="average")
+
+
+def _discover(features: np.ndarray, max_clusters: int, num_categories: int | None) -> Categories:
+    from scipy.cluster.hierarchy import fcluster
     from sklearn.metrics import silhouette_score
 
     num_features = features.shape[1]
     if num_features < 3:
         return Categories([np.arange(num_features)], 0.0, {})
     distance = correlation_distance(features)
-    tree = linkage(squareform(distance, checks=False), method="average")
+    tree = _tree(distance)
     candidates = [num_categories] if num_categories else range(2, min(max_clusters, num_features - 1) + 1)
     scores: dict[int, float] = {}
     best: tuple[float, np.ndarray] | None = None
