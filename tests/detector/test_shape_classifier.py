@@ -70,6 +70,23 @@ def test_the_counting_heads_stay_apart_from_the_resnet_the_detector_starts_from(
     assert not any(k.startswith(("density.", "count_head.")) for k in plain)
 
 
+def test_the_log_shows_each_part_of_the_loss_weighted_as_configured(images, tmp_path):
+    import json
+
+    def logged(config, name):
+        shape_classifier.train_classifier(config, images, tmp_path / name, torch.device("cpu"), echo=lambda line: None, progress=False)
+        return [json.loads(line) for line in (tmp_path / name / "metrics.jsonl").read_text().splitlines()]
+
+    weighted = replace(CONFIG, classifier_count_weight=0.5, classifier_count_only_weight=2.0)
+    records = logged(weighted, "counting")
+    assert [r["step"] for r in records] == [1, 2, 3, 4]
+    for r in records:
+        assert r["count_loss"] > 0 and r["count_only_loss"] > 0 and r["class_loss"] > 0
+        assert r["loss"] == pytest.approx(r["class_loss"] + 0.5 * r["count_loss"] + 2.0 * r["count_only_loss"], rel=1e-5)
+    plain = logged(replace(CONFIG, classifier_count_weight=0.0), "plain")  # no counting head: the class loss alone
+    assert all("count_loss" not in r and "count_only_loss" not in r and r["loss"] == pytest.approx(r["class_loss"]) for r in plain)
+
+
 def _weights(images, root):
     weights, summary = shape_classifier.train_classifier(CONFIG, images, root, torch.device("cpu"), echo=lambda line: None, progress=False)
     return weights, summary

@@ -53,6 +53,7 @@ class TrainConfig:
     classifier_crop: int = 64  # crop side in pixels
     classifier_learning_rate: float = 2e-3
     classifier_count_weight: float = 1.0  # weight of the counting loss (shape_classifier.py); 0 = a plain ResNet classifier
+    classifier_count_only_weight: float = 1.0  # weight of the class loss of the counts alone (shape_classifier.py); 0 = none
     frozen_stages: int = 0  # backbone weights kept fixed in detection: 1 = the stem, 2 = the stem and layer1
     epoch_checkpoints: bool = True  # a resumable checkpoint after every epoch (False: only final/, no resume)
 
