@@ -3,6 +3,7 @@ exactly the weights of an uninterrupted one, and rescoring weighs each detection
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 
 import pytest
@@ -71,8 +72,6 @@ def test_the_counting_heads_stay_apart_from_the_resnet_the_detector_starts_from(
 
 
 def test_the_log_shows_each_part_of_the_loss_weighted_as_configured(images, tmp_path):
-    import json
-
     def logged(config, name):
         shape_classifier.train_classifier(config, images, tmp_path / name, torch.device("cpu"), echo=lambda line: None, progress=False)
         return [json.loads(line) for line in (tmp_path / name / "metrics.jsonl").read_text().splitlines()]

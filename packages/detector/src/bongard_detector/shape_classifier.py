@@ -123,8 +123,9 @@ class CountingResNet(nn.Module):
     their sums over the crop (how many lines, arcs and vertices the shape has) feed a small network
     whose logits are added to the pooled features' logits and are also trained to name the shape by
     themselves (``count_only_loss``), so the class leans on the counts more than on how the train
-    shapes look. Trained on both (:func:`train_classifier`), the features learn what a line end, a corner or an arc looks like locally, which transfers to
-    figures never seen, where the class is mostly a count. The ResNet's own modules keep their names,
+    shapes look. Trained on both (:func:`train_classifier`), the features learn what a line end, a
+    corner or an arc looks like locally, which transfers to figures never seen, where the class is
+    mostly a count. The ResNet's own modules keep their names,
     so the detector starts from them as from a plain ResNet (:func:`backbone_weights`)."""
 
     def __init__(self, body: nn.Module, layer2_width: int) -> None:
