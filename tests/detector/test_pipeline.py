@@ -111,3 +111,17 @@ def test_status_reset_and_evaluate_commands(done, tmp_path):
     assert "Evaluation: ❌ never run" in status.output
     untrained = runner.invoke(cli, ["evaluate", "--root", str(tmp_path / "empty"), "--profile", "quick"])
     assert untrained.exit_code == 2 and "run `detector train`" in untrained.output and "Traceback" not in untrained.output
+
+
+def test_the_averaged_epochs_are_a_training_setting_checked_against_the_epochs(tmp_path):
+    from click.testing import CliRunner
+
+    from bongard_detector.cli import cli
+
+    default, none = (Pipeline(make_config("quick", swa_epochs=s), tmp_path / "p", echo=lambda line: None) for s in (None, 0))
+    assert default.config.train.swa_epochs == 1 and none.config.train.swa_epochs == 0
+    assert default.training_hash() != none.training_hash() and default.data_hash() == none.data_hash()
+    root = tmp_path / "root"
+    result = CliRunner().invoke(cli, ["validate", "--profile", "quick", "--epochs", "2", "--swa-epochs", "3", "--root", str(root)])
+    assert result.exit_code == 2 and "--swa-epochs 3" in result.output and "Traceback" not in result.output
+    assert not root.exists()  # refused before anything is written

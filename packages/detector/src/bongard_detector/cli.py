@@ -36,6 +36,8 @@ def _pipeline_options(f):
         click.option("--profile", type=click.Choice(["quick", "standard", "professional"]), default="standard", show_default=True,
                      help="quick: 160 px, 4,000 images, sized for 2 CPU cores; standard: the seed's 416 px; professional: ResNet-50, 10k images."),
         click.option("--epochs", type=click.IntRange(min=1, max=10_000), default=None),
+        click.option("--swa-epochs", type=click.IntRange(min=0, max=10_000), default=None,
+                     help="Last epochs whose weights are averaged into the final model (0 = none; at most --epochs)."),
         click.option("--batch-size", type=click.IntRange(min=1, max=1024), default=None),
         click.option("--dataset-size", type=click.IntRange(min=1, max=1_000_000), default=None, help="Synthetic training images."),
         click.option("--image-size", type=click.IntRange(min=64, max=2048), default=None),
@@ -60,8 +62,13 @@ def _pipeline_options(f):
 def _pipeline(root, profile, as_json, **settings):
     """The pipeline of ``profile`` with the command line's settings (None = the profile's)."""
     from bongard_detector.pipeline import Pipeline, make_config
+    from trainer_core import UsageError
 
-    return Pipeline(make_config(profile, **settings), root, echo=(lambda line: None) if as_json else click.echo, progress=not as_json)
+    config = make_config(profile, **settings)
+    if settings.get("swa_epochs") is not None and config.train.swa_epochs > config.train.epochs:
+        raise UsageError(f"--swa-epochs {config.train.swa_epochs} is more than the {config.train.epochs} epochs trained: "
+                         "give at most --epochs")  # fmt: skip
+    return Pipeline(config, root, echo=(lambda line: None) if as_json else click.echo, progress=not as_json)
 
 
 def _print_results(results: dict, as_json: bool) -> None:

@@ -5,15 +5,32 @@ box sides from every location inside the object, so no anchor shapes have to cov
 ratios, there is no proposal stage to tune, and the head is light enough for a CPU. Backbones
 start from random weights (nothing is downloaded); the FPN width and head depth are settings so
 that the quick CPU profile stays small.
+
+Under mixed precision the losses are computed in float32 (:class:`Float32LossHead`): torchvision
+decodes the predicted boxes in the head's dtype, and in float16 a predicted box over 256 px a side
+overflows its area in the GIoU loss (inf, then NaN); the professional profile's first GPU run at
+416 px ended its first epoch with a NaN loss that way.
 """
 
 from __future__ import annotations
 
+import torch
 from torch import nn
+from torchvision.models.detection.fcos import FCOSHead
 
 from bongard_detector.programs import CLASSES
 
 NUM_CLASSES = len(CLASSES) + 1  # COCO ids 1..10; index 0 unused (torchvision's convention)
+
+
+class Float32LossHead(FCOSHead):
+    """FCOS's head whose losses are computed in float32 whatever the autocast around the model."""
+
+    def compute_loss(self, targets, head_outputs, anchors, matched_idxs):
+        device = next(iter(head_outputs.values())).device.type
+        with torch.autocast(device, enabled=False):
+            outputs = {k: v.float() for k, v in head_outputs.items()}
+            return super().compute_loss(targets, outputs, [a.float() for a in anchors], matched_idxs)
 
 
 def build_detector(
@@ -26,7 +43,6 @@ def build_detector(
     from torchvision.models import resnet18, resnet50
     from torchvision.models.detection import FCOS
     from torchvision.models.detection.backbone_utils import BackboneWithFPN
-    from torchvision.models.detection.fcos import FCOSHead
     from torchvision.ops.feature_pyramid_network import LastLevelP6P7
 
     body = (resnet50 if professional else resnet18)(weights=None)
@@ -38,7 +54,7 @@ def build_detector(
         out_channels=fpn_channels,
         extra_blocks=LastLevelP6P7(fpn_channels, fpn_channels),
     )
-    head = FCOSHead(fpn_channels, num_anchors=1, num_classes=NUM_CLASSES, num_convs=head_convs)
+    head = Float32LossHead(fpn_channels, num_anchors=1, num_classes=NUM_CLASSES, num_convs=head_convs)
     return FCOS(
         backbone,
         num_classes=NUM_CLASSES,

@@ -89,7 +89,7 @@ def make_config(profile: str = "standard", **overrides: Any) -> PipelineConfig:
     """A profile with the command line's overrides (None = keep); image size and professional
     reach the training config too."""
     base = PROFILES[profile]
-    train_keys = {"epochs", "batch_size", "workers", "precision", "learning_rate", "classifier_steps", "epoch_checkpoints"}
+    train_keys = {"epochs", "swa_epochs", "batch_size", "workers", "precision", "learning_rate", "classifier_steps", "epoch_checkpoints"}
     top = {k: v for k, v in overrides.items() if v is not None and k not in train_keys and k != "professional"}
     train = {k: v for k, v in overrides.items() if v is not None and k in train_keys}
     if overrides.get("professional"):

@@ -8,7 +8,8 @@
 * optimisation: AdamW under OneCycleLR over all batches; stochastic weight averaging of the last
   ``swa_epochs`` epochs, whose batch-norm statistics are recomputed on training images before it is
   evaluated or saved;
-* precision: ``auto`` = float16 autocast with a gradient scaler on CUDA, float32 on CPU;
+* precision: ``auto`` = bfloat16 autocast on CUDA where the GPU has it (Ampere and later), else
+  float16 with a gradient scaler, float32 on CPU; the losses are float32 in every case (model.py);
   ``bf16`` = bfloat16 autocast without a scaler (CPU or CUDA); ``fp32``;
 * the shape classifier (``classifier_steps`` > 0, :mod:`bongard_detector.shape_classifier`) is
   trained first on crops of the training shapes; the detector starts from its ResNet weights and,
@@ -143,6 +144,8 @@ def _autocast(device: torch.device, precision: str):
     if precision == "bf16":
         return torch.autocast(device.type, dtype=torch.bfloat16), None
     if precision == "auto" and device.type == "cuda":
+        if torch.cuda.is_bf16_supported():  # float32's range: nothing to overflow, no loss scaling
+            return torch.autocast("cuda", dtype=torch.bfloat16), None
         return torch.autocast("cuda", dtype=torch.float16), torch.amp.GradScaler("cuda")
     return torch.autocast(device.type, enabled=False), None
 
@@ -365,19 +368,26 @@ def train(config: TrainConfig, train_dir: str | Path, out_dir: str | Path, *, ec
             "classifier": classifier, "resources": used}  # fmt: skip
 
 
+def inference_device() -> torch.device:
+    """Where a trained model runs by default: the GPU when there is one (evaluation, prediction)."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
 def load_trained(path: str | Path, device: torch.device | None = None):
-    """The model saved by :func:`train` (weights_only loading through trainer-core)."""
+    """The model saved by :func:`train` (weights_only loading through trainer-core), on ``device``
+    (default: :func:`inference_device`)."""
     from trainer_core import load_checkpoint
 
     files = load_checkpoint(path, files=["model.pt", "config.json"]).files  # not the classifier: load_classifier reads it
     config = TrainConfig(**files["config.json"])
     model = build_detector(config.professional, config.image_size, config.fpn_channels, config.head_convs)
     model.load_state_dict(files["model.pt"])
-    return model.to(device or "cpu").eval(), config
+    return model.to(device or inference_device()).eval(), config
 
 
 def load_classifier(path: str | Path, device: torch.device | None = None):
-    """The shape classifier saved with the model by :func:`train`, or None when it was trained without."""
+    """The shape classifier saved with the model by :func:`train` (on ``device``, default
+    :func:`inference_device`), or None when it was trained without."""
     from bongard_detector.shape_classifier import build_classifier
     from trainer_core import load_checkpoint, verify_checkpoint
 
@@ -387,4 +397,4 @@ def load_classifier(path: str | Path, device: torch.device | None = None):
     weights = files["classifier.pt"]
     classifier = build_classifier(TrainConfig(**files["config.json"]).professional, counting=any(k.startswith("density.") for k in weights))
     classifier.load_state_dict(weights)
-    return classifier.to(device or "cpu").eval()
+    return classifier.to(device or inference_device()).eval()
