@@ -2,14 +2,15 @@
 the shape classifier's crops/s), evaluation time (rescored by the classifier), and the stage
 cache's promise: `detector train` run twice with nothing changed does no work the second time
 (timed, and asserted from the stage files), and `detector predict` images/s against the model's
-bare forward at the same batch.
+bare forward at the same batch; and a training step of the shape classifier and of the detector
+in bfloat16 autocast against float32 (``precision``).
 
 Reproduce by hand:
     detector generate --output data/gen --count 400 --workers 1
     detector generate --output data/gen --count 400            # every core
     detector train --profile quick --root runs/quick           # then once more: nothing is redone
     detector predict data/gen/images --output data/pred --root runs/quick --profile quick
-Pass section names to run some only: python bench/bench_detector.py generation pipeline predict
+Pass section names to run some only: python bench/bench_detector.py generation pipeline predict precision
 (BENCH_DETECTOR_MODEL=models/quick/final times `predict` with that model instead of a small one.)
 """
 
@@ -149,7 +150,64 @@ def predict() -> None:
     )  # fmt: skip
 
 
-SECTIONS = {"generation": generation, "pipeline": pipeline, "predict": predict}
+def precision() -> None:
+    """Training steps of the quick profile's two models, bfloat16 autocast (what ``precision: auto``
+    picks on a CPU with native bfloat16) against float32, same inputs, trials interleaved, median
+    with min..max of the per-trial ratios: the shape classifier (ResNet-18 counting head, 64 crops of
+    64 px) and the detector (FCOS-R18, 64-wide FPN, 8 images of 160 px, stem and layer1 frozen)."""
+    import statistics
+
+    import torch
+
+    from bongard_detector.model import build_detector
+    from bongard_detector.shape_classifier import _batch, build_classifier, classifier_losses
+    from bongard_detector.training import cpu_has_bf16
+
+    torch.manual_seed(0)
+    trials, steps = int(os.environ.get("BENCH_TRIALS", "5")), 3
+    classifier = build_classifier(professional=False).to(memory_format=torch.channels_last)
+    crops, maps = torch.randint(0, 256, (64, 1, 64, 64), dtype=torch.uint8), torch.rand(64, 3, 8, 8)
+    labels = torch.randint(0, 10, (64,))
+    detector = build_detector(image_size=160, fpn_channels=64, head_convs=2).to(memory_format=torch.channels_last).train()
+    for name, parameter in detector.backbone.body.named_parameters():  # frozen_stages=2, as in the profile
+        parameter.requires_grad_(not name.startswith(("conv1.", "bn1.", "layer1.")))
+    images = [torch.rand(3, 160, 160) for _ in range(8)]
+    targets = [{"boxes": torch.tensor([[20.0, 30.0, 100.0, 120.0]]), "labels": torch.tensor([1 + i % 10])} for i in range(8)]
+
+    def classifier_step() -> None:
+        x, m = _batch(crops, True, maps)
+        loss = sum(classifier_losses(classifier, x, labels, m).values())
+        loss.backward()
+
+    def detector_step() -> None:
+        loss = sum(detector(images, targets).values())
+        loss.backward()
+
+    def timed_steps(step, bf16: bool) -> float:
+        start = time.perf_counter()
+        for _ in range(steps):
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+                step()
+        return (time.perf_counter() - start) / steps
+
+    for name, step in (("classifier", classifier_step), ("detector", detector_step)):
+        timed_steps(step, False), timed_steps(step, True)  # warm-up
+        fp32, bf16 = [], []
+        for _ in range(trials):
+            fp32.append(timed_steps(step, False))
+            bf16.append(timed_steps(step, True))
+        ratios = sorted(f / b for f, b in zip(fp32, bf16, strict=True))
+        native = cpu_has_bf16()
+        report(
+            f"detector_precision_{name}",
+            {"fp32_step_s": statistics.median(fp32), "bf16_step_s": statistics.median(bf16), "speedup": statistics.median(ratios),
+             "spread": f"{ratios[0]:.2f}..{ratios[-1]:.2f}", "trials": trials, "native_bf16": native},
+            "bfloat16 autocast faster than float32 where the CPU computes bfloat16 natively (what `auto` picks)",
+            statistics.median(ratios) > 1.0 or not native,
+        )  # fmt: skip
+
+
+SECTIONS = {"generation": generation, "pipeline": pipeline, "predict": predict, "precision": precision}
 
 
 def main() -> None:

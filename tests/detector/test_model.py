@@ -18,3 +18,30 @@ def test_the_losses_are_float32_when_the_head_answers_in_float16():
     assert set(losses) == {"classification", "bbox_regression", "bbox_ctrness"}
     for name, value in losses.items():
         assert value.dtype == torch.float32 and torch.isfinite(value), name
+
+
+def test_auto_precision_is_bfloat16_on_a_cpu_that_computes_it_natively(monkeypatch):
+    from bongard_detector import training
+
+    cpu = torch.device("cpu")
+    for native in (True, False):
+        monkeypatch.setattr(training, "cpu_has_bf16", lambda native=native: native)
+        autocast, scaler = training._autocast(cpu, "auto")
+        assert scaler is None and autocast.fast_dtype == torch.bfloat16 and autocast._enabled is native
+        assert training.resolved_precision(cpu, "auto") == ("bf16" if native else "fp32")
+    assert not training._autocast(cpu, "fp32")[0]._enabled
+    assert training._autocast(cpu, "bf16")[0]._enabled  # asked for: even where it is emulated
+
+
+def test_the_shape_classifier_trains_under_bfloat16_autocast():
+    from bongard_detector.shape_classifier import build_classifier, classifier_losses
+
+    torch.manual_seed(0)
+    model = build_classifier(professional=False)
+    x, labels, maps = torch.rand(4, 3, 64, 64), torch.tensor([0, 3, 7, 9]), torch.rand(4, 3, 8, 8)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        parts = classifier_losses(model, x, labels, maps)
+        loss = sum(parts.values())
+    loss.backward()
+    assert all(torch.isfinite(v) for v in parts.values())
+    assert all(p.grad is not None and p.grad.dtype == torch.float32 for p in model.parameters() if p.requires_grad)

@@ -72,7 +72,7 @@ class PipelineConfig:
 PROFILES = {
     "quick": PipelineConfig(
         profile="quick", dataset_size=4000, test_size=300, real_size=300, image_size=160, max_shapes=4, min_size=0.3, max_size=0.55,
-        train=TrainConfig(epochs=2, batch_size=8, swa_epochs=1, image_size=160, fpn_channels=64, classifier_steps=1600, frozen_stages=2),
+        train=TrainConfig(epochs=2, batch_size=8, swa_epochs=1, image_size=160, fpn_channels=64, classifier_steps=2400, frozen_stages=2),
     ),
     "standard": PipelineConfig(
         profile="standard", train=TrainConfig(epochs=25, batch_size=8, swa_epochs=3, classifier_steps=2000, frozen_stages=2),

@@ -217,17 +217,26 @@ def train_classifier(config, dataset, out_dir: str | Path, device: torch.device,
     if run.resumed_from is not None:
         echo(f"resuming the shape classifier after step {step} from {run.resumed_from}")
     weights = loss_weights(config)
+    from bongard_detector.training import _autocast
+
+    autocast, scaler = _autocast(device, config.precision)
     bar = tqdm(total=steps, initial=step, desc="shape classifier on box crops", unit="step", disable=not progress)
     model.train()
     with run, bar:  # an interruption still finishes writing the last checkpoint
         while step < steps:
             index = torch.randint(0, len(crops), (config.classifier_batch_size,))
             x, target = _batch(crops[index].to(device), True, maps[index].to(device) if counting else None)
-            parts = classifier_losses(model, x, labels[index].to(device), target)
-            loss = sum(weights[name] * value for name, value in parts.items())
+            with autocast:
+                parts = classifier_losses(model, x, labels[index].to(device), target)
+                loss = sum(weights[name] * value for name, value in parts.items())
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+            if scaler is not None:
+                scaler.scale(loss).backward()
+                scaler.step(optimizer)
+                scaler.update()
+            else:
+                loss.backward()
+                optimizer.step()
             scheduler.step()
             step += 1
             bar.update(1)
