@@ -45,3 +45,18 @@ def test_the_shape_classifier_trains_under_bfloat16_autocast():
     loss.backward()
     assert all(torch.isfinite(v) for v in parts.values())
     assert all(p.grad is not None and p.grad.dtype == torch.float32 for p in model.parameters() if p.requires_grad)
+
+
+def test_the_quick_profile_trains_its_classifier_less_where_it_would_run_in_float32(monkeypatch):
+    from bongard_detector import training
+    from bongard_detector.pipeline import PROFILES, QUICK_FP32_CLASSIFIER_STEPS, make_config
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    full = PROFILES["quick"].train.classifier_steps
+    for native, steps in ((True, full), (False, QUICK_FP32_CLASSIFIER_STEPS)):
+        monkeypatch.setattr(training, "cpu_has_bf16", lambda native=native: native)
+        assert make_config("quick").train.classifier_steps == steps
+        assert make_config("quick", classifier_steps=500).train.classifier_steps == 500  # asked for: kept
+    assert make_config("quick", precision="bf16").train.classifier_steps == full  # bf16 asked for: the full profile
+    assert make_config("standard").train.classifier_steps == PROFILES["standard"].train.classifier_steps
+    assert QUICK_FP32_CLASSIFIER_STEPS < full
