@@ -34,7 +34,7 @@ def _root_option(f):
 def _pipeline_options(f):
     options = [
         click.option("--profile", type=click.Choice(["quick", "standard", "professional"]), default="standard", show_default=True,
-                     help="quick: 160 px, 4,000 images, sized for 2 CPU cores; standard: the seed's 416 px; professional: ResNet-50, 10k images."),
+                     help="quick: 160 px, 8,000 images seen once, sized for 2 CPU cores; standard: the seed's 416 px; professional: ResNet-50, 10k images."),
         click.option("--epochs", type=click.IntRange(min=1, max=10_000), default=None),
         click.option("--swa-epochs", type=click.IntRange(min=0, max=10_000), default=None,
                      help="Last epochs whose weights are averaged into the final model (0 = none; at most --epochs)."),
