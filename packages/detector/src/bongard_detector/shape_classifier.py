@@ -217,7 +217,7 @@ def train_classifier(config, dataset, out_dir: str | Path, device: torch.device,
     if run.resumed_from is not None:
         echo(f"resuming the shape classifier after step {step} from {run.resumed_from}")
     weights = loss_weights(config)
-    from bongard_detector.training import _autocast
+    from bongard_detector.training import _autocast, backward_and_step
 
     autocast, scaler = _autocast(device, config.precision)
     bar = tqdm(total=steps, initial=step, desc="shape classifier on box crops", unit="step", disable=not progress)
@@ -229,14 +229,7 @@ def train_classifier(config, dataset, out_dir: str | Path, device: torch.device,
             with autocast:
                 parts = classifier_losses(model, x, labels[index].to(device), target)
                 loss = sum(weights[name] * value for name, value in parts.items())
-            optimizer.zero_grad(set_to_none=True)
-            if scaler is not None:
-                scaler.scale(loss).backward()
-                scaler.step(optimizer)
-                scaler.update()
-            else:
-                loss.backward()
-                optimizer.step()
+            backward_and_step(loss, optimizer, scaler)
             scheduler.step()
             step += 1
             bar.update(1)

@@ -238,6 +238,18 @@ def evaluate(model, data_dir: str | Path, batch_size: int = 8, workers: int = 0,
     return metrics
 
 
+def backward_and_step(loss: torch.Tensor, optimizer, scaler) -> None:
+    """One optimiser step on ``loss``, through ``scaler`` (float16 autocast) when there is one."""
+    optimizer.zero_grad(set_to_none=True)
+    if scaler is None:
+        loss.backward()
+        optimizer.step()
+        return
+    scaler.scale(loss).backward()
+    scaler.step(optimizer)
+    scaler.update()
+
+
 def resources(started_wall: float, started_cpu: float, images: int, device: torch.device, precision: str = "fp32") -> dict:
     """What a training cost: wall and CPU seconds (every thread of this process), peak resident
     memory, images per second, the precision it ran in, and on CUDA the GPU's peak allocated memory."""
@@ -344,14 +356,7 @@ def train(config: TrainConfig, train_dir: str | Path, out_dir: str | Path, *, ec
                 with autocast:
                     losses = forward(images, targets)
                     loss = sum(losses.values())
-                optimizer.zero_grad(set_to_none=True)
-                if scaler is not None:
-                    scaler.scale(loss).backward()
-                    scaler.step(optimizer)
-                    scaler.update()
-                else:
-                    loss.backward()
-                    optimizer.step()
+                backward_and_step(loss, optimizer, scaler)
                 scheduler.step()
                 total, count = total + loss.item(), count + 1
                 images_seen += len(images)
