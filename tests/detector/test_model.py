@@ -26,11 +26,11 @@ def test_auto_precision_is_bfloat16_on_a_cpu_that_computes_it_natively(monkeypat
     cpu = torch.device("cpu")
     for native in (True, False):
         monkeypatch.setattr(training, "cpu_has_bf16", lambda native=native: native)
-        autocast, scaler = training._autocast(cpu, "auto")
+        autocast, scaler = training.autocast_and_scaler(cpu, "auto")
         assert scaler is None and autocast.fast_dtype == torch.bfloat16 and autocast._enabled is native
         assert training.resolved_precision(cpu, "auto") == ("bf16" if native else "fp32")
-    assert not training._autocast(cpu, "fp32")[0]._enabled
-    assert training._autocast(cpu, "bf16")[0]._enabled  # asked for: even where it is emulated
+    assert not training.autocast_and_scaler(cpu, "fp32")[0]._enabled
+    assert training.autocast_and_scaler(cpu, "bf16")[0]._enabled  # asked for: even where it is emulated
 
 
 def test_the_shape_classifier_trains_under_bfloat16_autocast():

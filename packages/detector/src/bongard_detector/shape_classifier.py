@@ -217,9 +217,9 @@ def train_classifier(config, dataset, out_dir: str | Path, device: torch.device,
     if run.resumed_from is not None:
         echo(f"resuming the shape classifier after step {step} from {run.resumed_from}")
     weights = loss_weights(config)
-    from bongard_detector.training import _autocast, backward_and_step
+    from bongard_detector.training import autocast_and_scaler, backward_and_step
 
-    autocast, scaler = _autocast(device, config.precision)
+    autocast, scaler = autocast_and_scaler(device, config.precision)
     bar = tqdm(total=steps, initial=step, desc="shape classifier on box crops", unit="step", disable=not progress)
     model.train()
     with run, bar:  # an interruption still finishes writing the last checkpoint

@@ -151,7 +151,7 @@ def resolved_precision(device: torch.device, precision: str) -> str:
     return "bf16" if device.type == "cpu" and cpu_has_bf16() else "fp32"
 
 
-def _autocast(device: torch.device, precision: str):
+def autocast_and_scaler(device: torch.device, precision: str):
     """(the autocast context of ``precision`` on ``device``, its gradient scaler or None)."""
     resolved = resolved_precision(device, precision)
     if resolved == "bf16":
@@ -341,7 +341,7 @@ def train(config: TrainConfig, train_dir: str | Path, out_dir: str | Path, *, ec
     if world.multi:
         model = sync_batchnorm(model, device)  # torch's SyncBatchNorm on CUDA, core's GlobalBatchNorm on CPU
         forward = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
-    autocast, scaler = _autocast(device, config.precision)
+    autocast, scaler = autocast_and_scaler(device, config.precision)
     workers = loader_workers(config.workers, device)
     history, started, started_cpu, images_seen = [], time.perf_counter(), time.process_time(), 0
     with run:
