@@ -21,7 +21,7 @@ def test_perfect_predictions_score_one_and_none_score_zero(ground_truth):
     result = coco_metrics(ground_truth, perfect)
     assert result["AP"] == result["AP50"] == result["AP75"] == 1.0
     present = {ground_truth["categories"][a["category_id"] - 1]["name"] for a in ground_truth["annotations"]}
-    assert all(result["per_class"][name] == 1.0 for name in present)
+    assert all(result["per_class"][name] == result["per_class_ap50"][name] == 1.0 for name in present)
     empty = coco_metrics(ground_truth, [])
     assert empty["AP"] == empty["AP50"] == 0.0 and empty["detections"] == 0
 
@@ -39,5 +39,9 @@ def test_agrees_with_pycocotools(ground_truth):
     assert 0.05 < ours["AP"] < 0.95
     for name in SUMMARY:
         assert (ours[name] is None and reference[name] is None) or ours[name] == pytest.approx(reference[name], abs=1e-6), name
-    for name, value in ours["per_class"].items():
-        assert (value is None and reference["per_class"][name] is None) or value == pytest.approx(reference["per_class"][name], abs=1e-6)
+    for key in ("per_class", "per_class_ap50"):
+        for name, value in ours[key].items():
+            assert (value is None and reference[key][name] is None) or value == pytest.approx(reference[key][name], abs=1e-6), (key, name)
+    present = [v for v in ours["per_class_ap50"].values() if v is not None]
+    assert np.mean(present) == pytest.approx(ours["AP50"], abs=1e-6)  # the per-class AP@0.5 figures average to AP@0.5
+    assert ours["per_class_ap50"] != ours["per_class"]  # jittered boxes: AP@0.5 per class is not AP@0.5:0.95 per class

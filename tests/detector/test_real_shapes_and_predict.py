@@ -99,6 +99,10 @@ def test_evaluate_any_folder_from_a_tsv(trained, tmp_path):
     metrics = json.loads(out.output)[str(data)]
     assert {"AP", "AP50", "AP75", "per_class", "confusions"} <= set(metrics) and metrics["images"] == 5
     assert {k for k, v in metrics["per_class"].items() if v is not None} == {"triangle", "quadrangle"}
+    assert {k for k, v in metrics["per_class_ap50"].items() if v is not None} == {"triangle", "quadrangle"}
+    printed = runner.invoke(cli, ["evaluate", "--data", str(data), "--root", str(root), "--profile", "quick"])
+    ap50_line = next(line for line in printed.output.splitlines() if "per class (AP@0.5)" in line)
+    assert f"quadrangle {metrics['per_class_ap50']['quadrangle']:.3f}" in ap50_line and "per class (AP@0.5:0.95)" in printed.output
     # categories are matched by name, not id: renumbered and renamed, the same figures
     coco = json.loads((data / "annotations.json").read_text())
     renames = {c["id"]: (100 + c["id"], c["name"].upper() + "*") for c in coco["categories"]}

@@ -131,9 +131,11 @@ def _load_model(model_path, root, profile, rescore):
 
 
 def _print_metrics(name: str, m: dict) -> None:
-    per_class = ", ".join(f"{k} {v:.3f}" for k, v in m["per_class"].items() if v is not None)
     click.echo(f"{name}: AP {m['AP']:.4f}  AP50 {m['AP50']:.4f}  AP75 {m['AP75']:.4f}  ({m['images']} images, {m['seconds']} s)")
-    click.echo(f"   per class (AP): {per_class}")
+    for key, label in (("per_class_ap50", "AP@0.5"), ("per_class", "AP@0.5:0.95")):
+        if key in m:  # results written before per_class_ap50 existed have only per_class
+            per_class = ", ".join(f"{k} {v:.3f}" for k, v in m[key].items() if v is not None)
+            click.echo(f"   per class ({label}): {per_class}")
     confusion = m.get("confusions")
     if confusion:
         top = ", ".join(f"{t} as {p} {n}" for t, p, n in confusion["top"][:6]) or "none"

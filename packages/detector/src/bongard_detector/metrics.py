@@ -2,8 +2,9 @@
 
 :func:`coco_metrics` takes the ground truth as a COCO dictionary and detections as COCO result
 dictionaries (``image_id``, ``category_id``, ``bbox`` x/y/w/h, ``score``) and returns AP@0.5:0.95,
-AP@0.5, AP@0.75, AP by object size (small/medium/large; None when the set has none of that size)
-and AP per class (None for a class without ground truth). No detections at all give 0 everywhere.
+AP@0.5, AP@0.75, AP by object size (small/medium/large; None when the set has none of that size),
+AP@0.5:0.95 per class (``per_class``) and AP@0.5 per class (``per_class_ap50``), None for a class
+without ground truth. No detections at all give 0 everywhere.
 A test checks the figures against pycocotools itself to 1e-6.
 """
 
@@ -34,7 +35,8 @@ def coco_metrics(ground_truth: dict, detections: list[dict], *, engine: str = "f
         sizes = {"AP_small": any(x < 32**2 for x in areas), "AP_medium": any(32**2 <= x < 96**2 for x in areas),
                  "AP_large": any(x >= 96**2 for x in areas)}  # fmt: skip
         zero = {name: (0.0 if sizes.get(name, True) else None) for name in SUMMARY}
-        return {**zero, "per_class": {names[k]: (0.0 if k in present else None) for k in names}, "detections": 0}
+        per_class = {names[k]: (0.0 if k in present else None) for k in names}
+        return {**zero, "per_class": per_class, "per_class_ap50": dict(per_class), "detections": 0}
     if engine == "faster":
         from faster_coco_eval import COCO
         from faster_coco_eval import COCOeval_faster as COCOeval
@@ -51,12 +53,12 @@ def coco_metrics(ground_truth: dict, detections: list[dict], *, engine: str = "f
     stats = [float(s) for s in evaluation.stats[:6]]
     out = {name: (None if value < 0 else value) for name, value in zip(SUMMARY, stats, strict=True)}
     precision = np.asarray(evaluation.eval["precision"])  # (iou thresholds, recall points, classes, areas, max dets)
-    per_class = {}
-    for k, category in enumerate(evaluation.params.catIds):
-        values = precision[:, :, k, 0, -1]
-        values = values[values > -1]
-        per_class[names[category]] = float(values.mean()) if values.size else None
-    out["per_class"] = per_class
+    for key, thresholds in (("per_class", slice(None)), ("per_class_ap50", slice(0, 1))):  # IoU 0.5:0.95, and 0.5 alone
+        out[key] = {}
+        for k, category in enumerate(evaluation.params.catIds):
+            values = precision[thresholds, :, k, 0, -1]
+            values = values[values > -1]
+            out[key][names[category]] = float(values.mean()) if values.size else None
     out["detections"] = len(detections)
     return out
 
