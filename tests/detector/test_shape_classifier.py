@@ -42,16 +42,6 @@ def test_one_crop_per_shape_with_its_class_its_ink_and_its_counts(images):
     assert (cells[marked] < 255).all()  # a counted point lies on a stroke: its cell holds ink
 
 
-def test_a_crop_past_the_image_edge_is_white_paper_there():
-    image = torch.ones(1, 1, 40, 40)
-    image[0, 0, 2:8, 2:8] = 0  # a small black shape in the top-left corner
-    # the square around it reaches 10 pixels past the top and left edges
-    crop = shape_classifier.white_padded_crops(image, [torch.tensor([[-10.0, -10.0, 10.0, 10.0]])], 20)[0, 0]
-    assert crop.shape == (20, 20)
-    assert crop[:8, :].min() > 0.99 and crop[:, :8].min() > 0.99  # outside the image: white, not a black band
-    assert crop[12:18, 12:18].max() < 0.01  # the shape itself, where it is
-
-
 def test_counting_maps_turn_and_mirror_with_their_crops():
     grid = shape_classifier.COUNT_GRID
     crops = torch.full((1, 1, 32, 32), 255, dtype=torch.uint8)

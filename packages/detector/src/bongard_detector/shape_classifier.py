@@ -53,6 +53,8 @@ def shape_crops(dataset, size: int) -> tuple[torch.Tensor, torch.Tensor, torch.T
     The counting maps ``[N, 3, COUNT_GRID, COUNT_GRID]`` hold, per cell of the crop, how many line
     middles, arc middles and vertices of the shape fall in it (None when the annotations do not
     record them, as in COCO files from elsewhere)."""
+    from torchvision.ops import roi_align
+
     crops, labels, maps = [], [], []
     counted = all(all(k in a for k in COUNTED) for a in dataset.coco["annotations"])
     for index in range(len(dataset)):
@@ -60,7 +62,7 @@ def shape_crops(dataset, size: int) -> tuple[torch.Tensor, torch.Tensor, torch.T
         if not len(target["boxes"]):
             continue
         squares = square_boxes(target["boxes"])
-        crops.append(white_padded_crops(image[:1][None], [squares], size))
+        crops.append(roi_align(image[:1][None], [squares], output_size=size, aligned=True))
         labels.append(target["labels"] - 1)
         if counted:
             annotations = dataset.by_image[dataset.images[index]["id"]]
@@ -80,16 +82,6 @@ def count_map(annotation: dict, square: torch.Tensor, grid: int = COUNT_GRID) ->
             row = min(grid - 1, max(0, int((y - y0) / (y1 - y0) * grid)))
             out[channel, row, col] += 1
     return out
-
-
-def white_padded_crops(images: torch.Tensor, squares: list[torch.Tensor], size: int) -> torch.Tensor:
-    """``[N, 1, size, size]`` crops of ``squares`` (one tensor of x0, y0, x1, y1 per image) from grey
-    ``images`` ``[B, 1, H, W]`` in [0, 1], bilinear (roi_align). A square that reaches past the
-    image's edge is filled with white paper there: roi_align fills with 0, which here is black ink,
-    and a shape near the edge would otherwise sit next to a black band (it did, until 2026-12-05)."""
-    from torchvision.ops import roi_align
-
-    return 1 - roi_align(1 - images, squares, output_size=size, aligned=True)
 
 
 def square_boxes(boxes: torch.Tensor) -> torch.Tensor:
@@ -284,6 +276,8 @@ def rescore(classifier: nn.Module, images: torch.Tensor, outputs: list[dict], cr
     """Multiply each detection's score by the classifier's probability of its label on the crop of
     its box. ``images``: the batch ``[B, C, H, W]`` in [0, 1]; ``outputs``: torchvision's detections
     per image (boxes, labels 1..10, scores). A box reported under several labels is cropped once."""
+    from torchvision.ops import roi_align
+
     unique, inverse = [], []
     for out in outputs:
         boxes, index = torch.unique(out["boxes"], dim=0, return_inverse=True)
@@ -292,7 +286,7 @@ def rescore(classifier: nn.Module, images: torch.Tensor, outputs: list[dict], cr
     if not sum(len(b) for b in unique):
         return outputs
     classifier.eval()
-    crops = white_padded_crops(images[:, :1], unique, crop)
+    crops = roi_align(images[:, :1], unique, output_size=crop, aligned=True)
     probabilities = dihedral_probabilities(classifier, crops.clamp(0, 1).mul(255).round().to(torch.uint8))
     rescored, start = [], 0
     for out, boxes, index in zip(outputs, unique, inverse, strict=True):
