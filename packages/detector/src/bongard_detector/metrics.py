@@ -53,7 +53,8 @@ def coco_metrics(ground_truth: dict, detections: list[dict], *, engine: str = "f
     stats = [float(s) for s in evaluation.stats[:6]]
     out = {name: (None if value < 0 else value) for name, value in zip(SUMMARY, stats, strict=True)}
     precision = np.asarray(evaluation.eval["precision"])  # (iou thresholds, recall points, classes, areas, max dets)
-    for key, thresholds in (("per_class", slice(None)), ("per_class_ap50", slice(0, 1))):  # IoU 0.5:0.95, and 0.5 alone
+    at_half = np.isclose(evaluation.params.iouThrs, 0.5)  # as pycocotools picks AP@0.5's threshold
+    for key, thresholds in (("per_class", slice(None)), ("per_class_ap50", at_half)):
         out[key] = {}
         for k, category in enumerate(evaluation.params.catIds):
             values = precision[thresholds, :, k, 0, -1]
