@@ -103,6 +103,12 @@ def test_evaluate_any_folder_from_a_tsv(trained, tmp_path):
     printed = runner.invoke(cli, ["evaluate", "--data", str(data), "--root", str(root), "--profile", "quick"])
     ap50_line = next(line for line in printed.output.splitlines() if "per class (AP@0.5)" in line)
     assert f"quadrangle {metrics['per_class_ap50']['quadrangle']:.3f}" in ap50_line and "per class (AP@0.5:0.95)" in printed.output
+    figures = metrics["confusions"]["shapes"]  # the figures of the TSV, by name
+    assert set(figures) == {"sq", "tri"} and sum(v["count"] for v in figures.values()) == len(
+        json.loads((data / "annotations.json").read_text())["annotations"])  # fmt: skip
+    misnamed = [name for name, v in figures.items() if v["right"] < v["count"]]
+    worst_line = [line for line in printed.output.splitlines() if "worst named figures" in line]
+    assert (f"{misnamed[0]} ({figures[misnamed[0]]['class']})" in worst_line[0]) if misnamed else not worst_line
     # categories are matched by name, not id: renumbered and renamed, the same figures
     coco = json.loads((data / "annotations.json").read_text())
     renames = {c["id"]: (100 + c["id"], c["name"].upper() + "*") for c in coco["categories"]}
@@ -198,3 +204,26 @@ def test_confusions_name_what_each_shape_was_called():
         ["quadrangle", "pentagon"],
         ["pentagon", "missed"],
     )
+    assert "shapes" not in result  # annotations from elsewhere do not say which figure drew them
+
+
+def test_confusions_per_figure_worst_named_first():
+    from bongard_detector.generate import categories
+    from bongard_detector.metrics import confusions
+
+    def box(i):
+        return [20 * i, 0, 10, 10]
+
+    # figure "kite" (quadrangle) drawn 3 times, named right once; "fan" (sector) twice, both right;
+    # "lamp" (enneagon) once, called hexagon
+    drawn = [("kite", 2), ("kite", 2), ("kite", 2), ("fan", 8), ("fan", 8), ("lamp", 7)]
+    called = [2, 1, 3, 8, 8, 4]
+    truth = {"images": [{"id": 1}], "categories": categories(), "annotations": [
+        {"id": i + 1, "image_id": 1, "category_id": c, "bbox": box(i), "shape": name} for i, (name, c) in enumerate(drawn)]}  # fmt: skip
+    found = [{"image_id": 1, "category_id": c, "bbox": box(i), "score": 0.9} for i, c in enumerate(called)]
+    shapes = confusions(truth, found)["shapes"]
+    assert list(shapes) == ["lamp", "kite", "fan"]
+    assert shapes["lamp"] == {"class": "enneagon", "count": 1, "right": 0, "called": {"hexagon": 1}}
+    assert shapes["kite"]["right"] == 1 and shapes["kite"]["count"] == 3 and shapes["kite"]["called"] == {
+        "quadrangle": 1, "triangle": 1, "pentagon": 1}  # fmt: skip
+    assert shapes["fan"] == {"class": "sector", "count": 2, "right": 2, "called": {"sector": 2}}

@@ -112,7 +112,12 @@ def test_generate_command_reads_programs_and_reports_bad_files(tmp_path):
                                       "--programs", str(human_designed_shapes()), "--json"])  # fmt: skip
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)["images"] == 6
-    assert len(json.loads((out / "annotations.json").read_text())["images"]) == 6
+    coco = json.loads((out / "annotations.json").read_text())
+    assert len(coco["images"]) == 6
+    # each shape names the program that drew it, of the class it is annotated with
+    classes = {p.name: p.super_class for p in read_programs(human_designed_shapes())}
+    names = {c["id"]: c["name"] for c in coco["categories"]}
+    assert coco["annotations"] and all(classes[a["shape"]] == names[a["category_id"]] for a in coco["annotations"])
     missing = CliRunner().invoke(cli, ["generate", "--output", str(tmp_path / "x"), "--programs", str(tmp_path / "none.tsv")])
     assert missing.exit_code == 2 and "no such file" in missing.output and "Traceback" not in missing.output
 

@@ -140,6 +140,11 @@ def _print_metrics(name: str, m: dict) -> None:
     if confusion:
         top = ", ".join(f"{t} as {p} {n}" for t, p, n in confusion["top"][:6]) or "none"
         click.echo(f"   shapes named right: {confusion['accuracy']:.3f}; most frequent confusions: {top}")
+        worst = [(name, v) for name, v in confusion.get("shapes", {}).items() if v["right"] < v["count"]][:6]
+        if worst:
+            called = ", ".join(f"{name} ({v['class']}) {v['right']}/{v['count']} right, else {next(p for p in v['called'] if p != v['class'])}"
+                               for name, v in worst)  # fmt: skip
+            click.echo(f"   worst named figures: {called}")
 
 
 @cli.command("evaluate")

@@ -9,6 +9,10 @@ worker processes or the chunking. Output::
 
     <out>/images/000000.png ...
     <out>/annotations.json      # COCO: images, annotations (bbox x, y, w, h in pixels), categories
+
+Each annotation also records ``shape``, the name of the program drawn (``synthetic_<class>`` for a
+family's; :func:`bongard_detector.metrics.confusions` reports how each named shape was called), and
+``lines``, ``arcs``, ``vertices`` (:func:`stroke_points`).
 """
 
 from __future__ import annotations
@@ -58,6 +62,7 @@ def compose(index: int, config: GenerationConfig, programs: list[ShapeProgram] |
     wanted = int(rng.integers(config.min_shapes, config.max_shapes + 1))
     placed: list[Placed] = []
     labels: list[str] = []
+    names: list[str] = []
     kinds: list[list[str]] = []
     for _ in range(wanted):
         if programs and (config.program_share >= 1 or rng.random() < config.program_share):
@@ -87,9 +92,11 @@ def compose(index: int, config: GenerationConfig, programs: list[ShapeProgram] |
             if shifted is not None:
                 placed.append(shifted)
                 labels.append(program.super_class)
+                names.append(program.name)
                 kinds.append([a.kind for a in program.actions])
                 break
-    objects = [(label, p.box, stroke_points(p.strokes, k)) for label, p, k in zip(labels, placed, kinds, strict=True)]
+    objects = [(label, p.box, {"shape": name, **stroke_points(p.strokes, k)})
+               for label, name, p, k in zip(labels, names, placed, kinds, strict=True)]  # fmt: skip
     return rasterise(placed, s), objects
 
 
@@ -159,12 +166,12 @@ def to_coco(results: list[tuple[int, list]], config: GenerationConfig) -> dict:
     images, annotations = [], []
     for i, objects in results:
         images.append({"id": i + 1, "file_name": f"images/{i:06d}.png", "width": config.image_size, "height": config.image_size})
-        for label, (x0, y0, x1, y1), points in objects:
+        for label, (x0, y0, x1, y1), drawn in objects:
             w, h = x1 - x0, y1 - y0
             annotations.append({
                 "id": len(annotations) + 1, "image_id": i + 1, "category_id": CLASSES.index(label) + 1,
                 "bbox": [round(x0, 3), round(y0, 3), round(w, 3), round(h, 3)], "area": round(w * h, 3), "iscrowd": 0,
-                **points,
+                **drawn,
             })  # fmt: skip
     return {"info": {"generator": "bongard-detector", "config": asdict(config)}, "images": images, "annotations": annotations,
             "categories": categories()}  # fmt: skip

@@ -77,13 +77,17 @@ def confusions(ground_truth: dict, detections: list[dict], *, iou: float = 0.5, 
     """What each ground-truth shape was called: the highest-scoring detection of any class with IoU
     >= ``iou`` and score >= ``min_score`` names it (or ``missed``). Returns ``matrix``
     (true name -> predicted name -> count), ``accuracy`` (share of shapes named right) and ``top``:
-    the off-diagonal pairs, most frequent first."""
+    the off-diagonal pairs, most frequent first. Where the annotations record which program drew
+    each shape (``shape``, as ``detector generate`` writes), also ``shapes``: per program name, its
+    class, how many of its drawings there are, how many were named right and what they were called,
+    the worst named first (then the most drawn): which figures a class's figure is lost on."""
     names = {c["id"]: c["name"] for c in ground_truth["categories"]}
     by_image: dict[int, list[dict]] = {}
     for d in detections:
         if d["score"] >= min_score:
             by_image.setdefault(d["image_id"], []).append(d)
     matrix: dict[str, dict[str, int]] = {}
+    shapes: dict[str, dict] = {}
     right = total = 0
     for a in ground_truth["annotations"]:
         candidates = by_image.get(a["image_id"], [])
@@ -97,6 +101,14 @@ def confusions(ground_truth: dict, detections: list[dict], *, iou: float = 0.5, 
         matrix.setdefault(true, {}).setdefault(predicted, 0)
         matrix[true][predicted] += 1
         right, total = right + (predicted == true), total + 1
+        if "shape" in a:
+            shape = shapes.setdefault(a["shape"], {"class": true, "count": 0, "right": 0, "called": {}})
+            shape["count"], shape["right"] = shape["count"] + 1, shape["right"] + (predicted == true)
+            shape["called"][predicted] = shape["called"].get(predicted, 0) + 1
     top = sorted(((t, p, n) for t, row in matrix.items() for p, n in row.items() if p != t), key=lambda x: -x[2])
-    return {"matrix": matrix, "accuracy": round(right / total, 4) if total else None, "top": [list(x) for x in top],
-            "iou": iou, "min_score": min_score}  # fmt: skip
+    out = {"matrix": matrix, "accuracy": round(right / total, 4) if total else None, "top": [list(x) for x in top],
+           "iou": iou, "min_score": min_score}  # fmt: skip
+    if shapes:
+        ordered = sorted(shapes.items(), key=lambda kv: (kv[1]["right"] / kv[1]["count"], -kv[1]["count"], kv[0]))
+        out["shapes"] = {name: {**v, "called": dict(sorted(v["called"].items(), key=lambda kv: -kv[1]))} for name, v in ordered}
+    return out

@@ -32,7 +32,7 @@ from bongard_detector.training import TrainConfig
 
 STAGES = ("data_generation", "training", "evaluation")
 SHORT = {"data": "data_generation", "train": "training", "eval": "evaluation"}
-DATA_VERSION = 5  # 5: annotations record lines, arcs and vertices; bump when the generator's output changes for the same settings
+DATA_VERSION = 6  # 5: annotations record lines, arcs and vertices; 6: and the program's name (shape); bump when the generator's output changes for the same settings
 
 TARGETS = (  # the seed's table: (dataset, metric, target)
     ("synthetic", "AP", 0.85),
