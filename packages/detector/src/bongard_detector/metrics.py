@@ -80,7 +80,7 @@ def confusions(ground_truth: dict, detections: list[dict], *, iou: float = 0.5, 
     the off-diagonal pairs, most frequent first. Where the annotations record which program drew
     each shape (``shape``, as ``detector generate`` writes), also ``shapes``: per program name, its
     class, how many of its drawings there are, how many were named right and what they were called,
-    the worst named first (then the most drawn): which figures a class's figure is lost on."""
+    the worst named first (then the most drawn): which figures a class's AP is lost on."""
     names = {c["id"]: c["name"] for c in ground_truth["categories"]}
     by_image: dict[int, list[dict]] = {}
     for d in detections:
