@@ -61,9 +61,7 @@ def compose(index: int, config: GenerationConfig, programs: list[ShapeProgram] |
     s = config.image_size
     wanted = int(rng.integers(config.min_shapes, config.max_shapes + 1))
     placed: list[Placed] = []
-    labels: list[str] = []
-    names: list[str] = []
-    kinds: list[list[str]] = []
+    drawn: list[ShapeProgram] = []  # the program of each placed shape
     for _ in range(wanted):
         if programs and (config.program_share >= 1 or rng.random() < config.program_share):
             program = programs[int(rng.integers(len(programs)))]
@@ -91,12 +89,10 @@ def compose(index: int, config: GenerationConfig, programs: list[ShapeProgram] |
                     break
             if shifted is not None:
                 placed.append(shifted)
-                labels.append(program.super_class)
-                names.append(program.name)
-                kinds.append([a.kind for a in program.actions])
+                drawn.append(program)
                 break
-    objects = [(label, p.box, {"shape": name, **stroke_points(p.strokes, k)})
-               for label, name, p, k in zip(labels, names, placed, kinds, strict=True)]  # fmt: skip
+    objects = [(program.super_class, p.box, {"shape": program.name, **stroke_points(p.strokes, [a.kind for a in program.actions])})
+               for program, p in zip(drawn, placed, strict=True)]  # fmt: skip
     return rasterise(placed, s), objects
 
 
