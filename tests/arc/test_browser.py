@@ -6,6 +6,7 @@ the Makefile's browser-deps) and selenium; without them the test is skipped sayi
 
 from __future__ import annotations
 
+import os
 import shutil
 import threading
 
@@ -37,7 +38,9 @@ def server(tmp_path):
 
 
 @pytest.fixture
-def browser():
+def browser(tmp_path_factory):
+    """Headless Chromium whose profile and temporary files (its singleton socket, which it would
+    otherwise leave in /tmp as org.chromium.Chromium.*) live under pytest's temporary folder."""
     webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed (requirements-dev.txt has it)")
     from selenium.webdriver.chrome.service import Service
 
@@ -45,7 +48,10 @@ def browser():
     options.binary_location = CHROMIUM
     for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"):
         options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(DRIVER), options=options)
+    scratch = tmp_path_factory.mktemp("chromium")
+    options.add_argument(f"--user-data-dir={scratch / 'profile'}")
+    service = Service(DRIVER, env={**os.environ, "TMPDIR": str(scratch)})
+    driver = webdriver.Chrome(service=service, options=options)
     yield driver
     driver.quit()
 
