@@ -29,6 +29,16 @@ def run_core(core_pm):
     return invoke
 
 
+@pytest.fixture
+def torchrun_env(tmp_path):
+    """The environment for a ``torchrun`` subprocess: one thread per rank (two ranks share the
+    2 cores) and TMPDIR under the test's tmp_path, where torchelastic writes its per-run folders
+    (it leaves them behind in /tmp otherwise)."""
+    scratch = tmp_path / "tmp"
+    scratch.mkdir(exist_ok=True)
+    return {**os.environ, "OMP_NUM_THREADS": "1", "TMPDIR": str(scratch)}
+
+
 # --- the fuzz suite's case counts in the closing lines (tests/integration/test_fuzz_bad_inputs.py) ---
 def fuzz_summary_file(controller_pid: int | None = None) -> Path:
     if controller_pid is None:

@@ -5,7 +5,6 @@ negatives are the whole batch's, the ranks keep one model, and one checkpoint se
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import textwrap
@@ -43,10 +42,10 @@ def _weights(path):
 
 
 @pytest.mark.slow
-def test_two_ranks_keep_one_model_and_match_one_process_without_sampling(tmp_path):
+def test_two_ranks_keep_one_model_and_match_one_process_without_sampling(tmp_path, torchrun_env):
     script = tmp_path / "rank.py"
     script.write_text(RANK_SCRIPT)
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    env = torchrun_env
     # the autoencoder bottleneck draws no noise: 2 ranks x 8 games = 1 process x 16 games, in-batch negatives included
     plain = [*SETS, "--set", "bottleneck_type=autoencoder", "--json"]
     two = subprocess.run([str(BIN / "torchrun"), "--standalone", "--nproc_per_node=2", str(script), "train", "--checkpoint-dir",
@@ -69,8 +68,8 @@ def test_two_ranks_keep_one_model_and_match_one_process_without_sampling(tmp_pat
 
 
 @pytest.mark.slow
-def test_the_communication_game_under_two_ranks_resumes_in_one_process(tmp_path):
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+def test_the_communication_game_under_two_ranks_resumes_in_one_process(tmp_path, torchrun_env):
+    env = torchrun_env
     two = subprocess.run([str(BIN / "torchrun"), "--standalone", "--nproc_per_node=2", str(BIN / "arc"), "train", "--checkpoint-dir",
                           str(tmp_path / "ck"), *SETS], capture_output=True, text=True, timeout=600, env=env)  # fmt: skip
     assert two.returncode == 0, two.stderr[-3000:]

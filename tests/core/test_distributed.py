@@ -22,9 +22,9 @@ BIN = Path(sys.executable).parent
 TINY = ["--epochs", "3", "--set", "samples=600", "--set", "dropout=0", "--set", "async_save=false", "--no-progress"]
 
 
-def _torchrun(*args, timeout=300, env=None):
+def _torchrun(*args, timeout=300, env=None, tmp):
     return subprocess.run([str(BIN / "torchrun"), "--standalone", "--nproc_per_node=2", *map(str, args)], capture_output=True, text=True,
-                          timeout=timeout, env={**os.environ, "OMP_NUM_THREADS": "1", **(env or {})})  # fmt: skip
+                          timeout=timeout, env={**os.environ, "OMP_NUM_THREADS": "1", "TMPDIR": str(tmp), **(env or {})})  # fmt: skip
 
 
 def _weights(checkpoint):
@@ -34,7 +34,7 @@ def _weights(checkpoint):
 
 
 def test_two_ranks_train_like_one_process_and_commit_one_series(tmp_path):
-    result = _torchrun(BIN / "core", "example-train", "--output", tmp_path / "two", *TINY)
+    result = _torchrun(BIN / "core", "example-train", "--output", tmp_path / "two", *TINY, tmp=tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]
     single = subprocess.run([str(BIN / "core"), "example-train", "--output", str(tmp_path / "one"), *TINY], capture_output=True, text=True)
     assert single.returncode == 0, single.stderr
@@ -60,13 +60,13 @@ def test_two_ranks_train_like_one_process_and_commit_one_series(tmp_path):
 
 def test_resume_mid_epoch_at_the_same_world_size_is_bit_identical(tmp_path):
     every = [*TINY, "--set", "checkpoint_every_steps=4"]
-    straight = _torchrun(BIN / "core", "example-train", "--output", tmp_path / "straight", *every)
+    straight = _torchrun(BIN / "core", "example-train", "--output", tmp_path / "straight", *every, tmp=tmp_path)
     assert straight.returncode == 0, straight.stderr[-2000:]
-    cut = _torchrun(BIN / "core", "example-train", "--output", tmp_path / "cut", *every, "--max-steps", "15")
+    cut = _torchrun(BIN / "core", "example-train", "--output", tmp_path / "cut", *every, "--max-steps", "15", tmp=tmp_path)
     assert cut.returncode == 0, cut.stderr[-2000:]
     newest = list_committed(tmp_path / "cut" / "checkpoints")[-1]
     assert newest.step == 12  # mid-epoch (10 batches an epoch): the global batch index carries the position
-    resumed = _torchrun(BIN / "core", "example-train", "--resume", tmp_path / "cut", *every)
+    resumed = _torchrun(BIN / "core", "example-train", "--resume", tmp_path / "cut", *every, tmp=tmp_path)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     a = _weights(list_committed(tmp_path / "straight" / "checkpoints")[-1].path)
     b = _weights(list_committed(tmp_path / "cut" / "checkpoints")[-1].path)
@@ -109,7 +109,7 @@ MISSING_RANK = _rank_script(
 def test_a_rank_that_never_arrives_fails_the_save_within_the_timeout(tmp_path):
     script = tmp_path / "missing_rank.py"
     script.write_text(MISSING_RANK)
-    result = _torchrun(script, tmp_path / "run", env={"TRAINER_CORE_DIST_TIMEOUT": "5"}, timeout=120)
+    result = _torchrun(script, tmp_path / "run", env={"TRAINER_CORE_DIST_TIMEOUT": "5"}, timeout=120, tmp=tmp_path)
     assert "RANK0: CheckpointError" in result.stdout and "did not arrive within 5 s" in result.stdout, result.stdout + result.stderr[-2000:]
     committed = list_committed(tmp_path / "run" / "checkpoints")
     assert [c.step for c in committed] == [1] and verify_checkpoint(committed[0].path).status == "ok"
@@ -138,7 +138,7 @@ def test_sigkill_of_one_rank_during_a_save_leaves_the_previous_checkpoint(tmp_pa
     previous checkpoint verifies and resumes, and the next start clears the half-written save."""
     script = tmp_path / "killed_rank.py"
     script.write_text(KILLED_RANK)
-    result = _torchrun(script, tmp_path / "run", env={"TRAINER_CORE_DIST_TIMEOUT": "20"}, timeout=180)
+    result = _torchrun(script, tmp_path / "run", env={"TRAINER_CORE_DIST_TIMEOUT": "20"}, timeout=180, tmp=tmp_path)
     assert result.returncode != 0
     folder = tmp_path / "run" / "checkpoints"
     committed = list_committed(folder)

@@ -4,7 +4,6 @@ shape classifier and evaluates; both ranks train the detector (DDP) into one che
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import textwrap
@@ -41,11 +40,11 @@ def test_the_ranks_share_each_global_batch_of_the_loader_order():
 
 
 @pytest.mark.slow
-def test_two_ranks_train_the_detector_into_one_series(tmp_path):
+def test_two_ranks_train_the_detector_into_one_series(tmp_path, torchrun_env):
     script = tmp_path / "pipeline.py"
     script.write_text(SCRIPT)
     result = subprocess.run([str(BIN / "torchrun"), "--standalone", "--nproc_per_node=2", str(script), str(tmp_path / "det")],
-                            capture_output=True, text=True, timeout=900, env={**os.environ, "OMP_NUM_THREADS": "1"})  # fmt: skip
+                            capture_output=True, text=True, timeout=900, env=torchrun_env)  # fmt: skip
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
     results = {line[:7]: json.loads(line[7:]) for line in result.stdout.splitlines() if line.startswith("RESULT")}
     assert results["RESULT1"]["rank"] == 1 and results["RESULT1"]["trained"] is True

@@ -4,7 +4,6 @@ GlobalBatchNorm on CPU): the model computes what one process's model computes.""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -17,12 +16,12 @@ pytestmark = pytest.mark.slow
 BIN = Path(sys.executable).parent
 
 
-def test_two_ranks_write_one_series_and_one_set_of_snapshots(tmp_path):
+def test_two_ranks_write_one_series_and_one_set_of_snapshots(tmp_path, torchrun_env):
     result = subprocess.run(
         [str(BIN / "torchrun"), "--standalone", "--nproc_per_node=2", str(BIN / "vizwatch"), "train", "--samples", "900", "--epochs", "3",
          "--visualize-training", "--viz-every", "3", "--viz-method", "pca", "--viz-root", str(tmp_path / "viz"), "--output",
          str(tmp_path / "run"), "--no-progress", "--set", "viz_worker=thread"],
-        capture_output=True, text=True, timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"},
+        capture_output=True, text=True, timeout=600, env=torchrun_env,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.count("completed: epoch 3") == 1  # rank 1 prints nothing
@@ -34,13 +33,13 @@ def test_two_ranks_write_one_series_and_one_set_of_snapshots(tmp_path):
     assert sorted(p.name for p in (tmp_path / "viz" / "run_001").glob("epoch_*.png"))[0].startswith("epoch_001")
 
 
-def test_two_ranks_with_global_batch_norm_compute_what_one_process_computes(tmp_path):
+def test_two_ranks_with_global_batch_norm_compute_what_one_process_computes(tmp_path, torchrun_env):
     import torch
 
     from trainer_core import load_model
 
     args = ["--samples", "900", "--epochs", "3", "--set", "dropout=0", "--batch-size", "64", "--no-progress"]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    env = torchrun_env
     two = subprocess.run([str(BIN / "torchrun"), "--standalone", "--nproc_per_node=2", str(BIN / "vizwatch"), "train", *args, "--output",
                           str(tmp_path / "two")], capture_output=True, text=True, timeout=600, env=env)  # fmt: skip
     assert two.returncode == 0, two.stderr[-3000:]

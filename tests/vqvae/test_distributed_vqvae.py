@@ -3,7 +3,6 @@ parameters of one process at the same global batch, and commit one checkpoint se
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import textwrap
@@ -49,10 +48,10 @@ def dataset(tmp_path_factory):
     return generate(tmp_path_factory.mktemp("vqd") / "d.h5", samples=240, seed=0, progress=False)
 
 
-def test_two_ranks_share_one_codebook_and_train_like_one_process(dataset, tmp_path):
+def test_two_ranks_share_one_codebook_and_train_like_one_process(dataset, tmp_path, torchrun_env):
     script = tmp_path / "rank.py"
     script.write_text(RANK_SCRIPT)
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    env = torchrun_env
     two = subprocess.run([str(BIN / "torchrun"), "--standalone", "--nproc_per_node=2", str(script), "train-vqvae", "--input", str(dataset),
                           "--output", str(tmp_path / "two"), *ARGS], capture_output=True, text=True, timeout=600, env=env)  # fmt: skip
     assert two.returncode == 0, two.stdout[-2000:] + two.stderr[-3000:]
