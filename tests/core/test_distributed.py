@@ -4,7 +4,6 @@ every rank's part (CPU, gloo, two ranks, one thread each)."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import textwrap
@@ -22,9 +21,10 @@ BIN = Path(sys.executable).parent
 TINY = ["--epochs", "3", "--set", "samples=600", "--set", "dropout=0", "--set", "async_save=false", "--no-progress"]
 
 
-def _torchrun(*args, timeout=300, env=None, tmp):
+def _torchrun(*args, env, timeout=300):
+    """``torchrun`` two ranks of ``args`` in ``env`` (the ``torchrun_env`` fixture, plus what a test adds)."""
     return subprocess.run([str(BIN / "torchrun"), "--standalone", "--nproc_per_node=2", *map(str, args)], capture_output=True, text=True,
-                          timeout=timeout, env={**os.environ, "OMP_NUM_THREADS": "1", "TMPDIR": str(tmp), **(env or {})})  # fmt: skip
+                          timeout=timeout, env=env)  # fmt: skip
 
 
 def _weights(checkpoint):
@@ -33,8 +33,8 @@ def _weights(checkpoint):
     return load_file(Path(checkpoint) / "model.safetensors")
 
 
-def test_two_ranks_train_like_one_process_and_commit_one_series(tmp_path):
-    result = _torchrun(BIN / "core", "example-train", "--output", tmp_path / "two", *TINY, tmp=tmp_path)
+def test_two_ranks_train_like_one_process_and_commit_one_series(tmp_path, torchrun_env):
+    result = _torchrun(BIN / "core", "example-train", "--output", tmp_path / "two", *TINY, env=torchrun_env)
     assert result.returncode == 0, result.stderr[-2000:]
     single = subprocess.run([str(BIN / "core"), "example-train", "--output", str(tmp_path / "one"), *TINY], capture_output=True, text=True)
     assert single.returncode == 0, single.stderr
@@ -58,15 +58,15 @@ def test_two_ranks_train_like_one_process_and_commit_one_series(tmp_path):
     assert list_committed(tmp_path / "two" / "checkpoints")[-1].extra.get("world_size") is None  # written by one process
 
 
-def test_resume_mid_epoch_at_the_same_world_size_is_bit_identical(tmp_path):
+def test_resume_mid_epoch_at_the_same_world_size_is_bit_identical(tmp_path, torchrun_env):
     every = [*TINY, "--set", "checkpoint_every_steps=4"]
-    straight = _torchrun(BIN / "core", "example-train", "--output", tmp_path / "straight", *every, tmp=tmp_path)
+    straight = _torchrun(BIN / "core", "example-train", "--output", tmp_path / "straight", *every, env=torchrun_env)
     assert straight.returncode == 0, straight.stderr[-2000:]
-    cut = _torchrun(BIN / "core", "example-train", "--output", tmp_path / "cut", *every, "--max-steps", "15", tmp=tmp_path)
+    cut = _torchrun(BIN / "core", "example-train", "--output", tmp_path / "cut", *every, "--max-steps", "15", env=torchrun_env)
     assert cut.returncode == 0, cut.stderr[-2000:]
     newest = list_committed(tmp_path / "cut" / "checkpoints")[-1]
     assert newest.step == 12  # mid-epoch (10 batches an epoch): the global batch index carries the position
-    resumed = _torchrun(BIN / "core", "example-train", "--resume", tmp_path / "cut", *every, tmp=tmp_path)
+    resumed = _torchrun(BIN / "core", "example-train", "--resume", tmp_path / "cut", *every, env=torchrun_env)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     a = _weights(list_committed(tmp_path / "straight" / "checkpoints")[-1].path)
     b = _weights(list_committed(tmp_path / "cut" / "checkpoints")[-1].path)
@@ -106,10 +106,10 @@ MISSING_RANK = _rank_script(
 )
 
 
-def test_a_rank_that_never_arrives_fails_the_save_within_the_timeout(tmp_path):
+def test_a_rank_that_never_arrives_fails_the_save_within_the_timeout(tmp_path, torchrun_env):
     script = tmp_path / "missing_rank.py"
     script.write_text(MISSING_RANK)
-    result = _torchrun(script, tmp_path / "run", env={"TRAINER_CORE_DIST_TIMEOUT": "5"}, timeout=120, tmp=tmp_path)
+    result = _torchrun(script, tmp_path / "run", env={**torchrun_env, "TRAINER_CORE_DIST_TIMEOUT": "5"}, timeout=120)
     assert "RANK0: CheckpointError" in result.stdout and "did not arrive within 5 s" in result.stdout, result.stdout + result.stderr[-2000:]
     committed = list_committed(tmp_path / "run" / "checkpoints")
     assert [c.step for c in committed] == [1] and verify_checkpoint(committed[0].path).status == "ok"
@@ -133,12 +133,12 @@ KILLED_RANK = _rank_script(
 )
 
 
-def test_sigkill_of_one_rank_during_a_save_leaves_the_previous_checkpoint(tmp_path):
+def test_sigkill_of_one_rank_during_a_save_leaves_the_previous_checkpoint(tmp_path, torchrun_env):
     """torchrun stops the other rank; no manifest exists without every rank's files, the
     previous checkpoint verifies and resumes, and the next start clears the half-written save."""
     script = tmp_path / "killed_rank.py"
     script.write_text(KILLED_RANK)
-    result = _torchrun(script, tmp_path / "run", env={"TRAINER_CORE_DIST_TIMEOUT": "20"}, timeout=180, tmp=tmp_path)
+    result = _torchrun(script, tmp_path / "run", env={**torchrun_env, "TRAINER_CORE_DIST_TIMEOUT": "20"}, timeout=180)
     assert result.returncode != 0
     folder = tmp_path / "run" / "checkpoints"
     committed = list_committed(folder)
