@@ -24,8 +24,20 @@ def images(tmp_path_factory):
     return CocoImages(out)
 
 
+@pytest.fixture(scope="module")
+def human_images(tmp_path_factory):
+    """Renders of the shipped human-designed programs, a third of the shapes from the synthetic families."""
+    from bongard_detector.programs import human_designed_shapes
+
+    out = tmp_path_factory.mktemp("human")
+    generate(GenerationConfig(count=12, image_size=96, max_shapes=2, min_size=0.3, max_size=0.5, seed=7, programs=str(human_designed_shapes()),
+                              program_share=0.67, perturb=0.15), out, workers=1, progress=False)  # fmt: skip
+    return CocoImages(out)
+
+
 def test_one_crop_per_shape_with_its_class_its_ink_and_its_counts(images):
-    crops, labels, maps = shape_classifier.shape_crops(images, 32)
+    crops, labels, maps, _, known = shape_classifier.shape_crops(images, 32)
+    assert not known.any()  # the synthetic families have no designers' attributes
     annotations = images.coco["annotations"]
     assert crops.shape == (len(annotations), 1, 32, 32) and crops.dtype == torch.uint8
     assert labels.tolist() == [a["category_id"] - 1 for a in annotations]
@@ -40,6 +52,38 @@ def test_one_crop_per_shape_with_its_class_its_ink_and_its_counts(images):
     cells = torch.nn.functional.adaptive_avg_pool2d(crops.float(), grid)[:, 0]  # mean grey per cell
     marked = maps.sum(1) > 0
     assert (cells[marked] < 255).all()  # a counted point lies on a stroke: its cell holds ink
+
+
+def test_a_human_designed_shape_carries_its_designers_attributes_and_only_those_they_decided(human_images):
+    import csv
+
+    from bongard_detector.attributes import ATTRIBUTE_COUNT, human_designed_attributes
+
+    with open(human_designed_attributes(), encoding="utf-8") as f:
+        rows = {r["shape function name"]: r for r in csv.DictReader(f, delimiter="\t")}
+    crops = shape_classifier.shape_crops(human_images, 32)
+    annotations = human_images.coco["annotations"]
+    assert crops.attributes.shape == crops.known.shape == (len(annotations), ATTRIBUTE_COUNT)
+    human = [i for i, a in enumerate(annotations) if a["shape"] in rows]
+    assert human and len(human) < len(annotations)  # both kinds drawn
+    for i, a in enumerate(annotations):
+        if i not in human:
+            assert not crops.known[i].any() and not crops.attributes[i].any()
+            continue
+        raw = [v for k, v in rows[a["shape"]].items() if k not in ("shape function name", "super class")]
+        assert len(raw) == ATTRIBUTE_COUNT
+        assert crops.known[i].tolist() == [v in ("0", "1") for v in raw]  # -1 (undecided) is masked
+        assert crops.attributes[i].tolist() == [float(v == "1") for v in raw]
+    assert crops.known[human].any(1).all()
+
+
+def test_every_shipped_human_designed_shape_has_a_row_of_attributes():
+    from bongard_detector.attributes import ATTRIBUTE_COUNT, attribute_table
+    from bongard_detector.programs import human_designed_shapes, read_programs
+
+    names, table = attribute_table()
+    assert len(names) == ATTRIBUTE_COUNT and "has_line_crossing" in names
+    assert {p.name for p in read_programs(human_designed_shapes())} == set(table)
 
 
 def test_counting_maps_turn_and_mirror_with_their_crops():
@@ -69,6 +113,13 @@ def test_the_counting_heads_stay_apart_from_the_resnet_the_detector_starts_from(
     plain, _ = shape_classifier.train_classifier(replace(CONFIG, classifier_count_weight=0.0), images, tmp_path / "plain", torch.device("cpu"),
                                                  echo=lambda line: None, progress=False)  # fmt: skip
     assert not any(k.startswith(("density.", "count_head.")) for k in plain)
+    assert any(k.startswith("attributes.") for k in weights)  # the attributes head is a head too (stripped above)
+    bare, _ = shape_classifier.train_classifier(replace(CONFIG, classifier_attribute_weight=0.0), images, tmp_path / "bare",
+                                                torch.device("cpu"), echo=lambda line: None, progress=False)  # fmt: skip
+    assert not any(k.startswith("attributes.") for k in bare)
+    for trained in (weights, bare, plain):  # whatever heads it was trained with, a classifier loads from its weights alone
+        loaded = shape_classifier.classifier_from_weights(trained, professional=False)
+        assert not loaded.training and set(loaded.state_dict()) == set(trained)
 
 
 def test_the_log_shows_each_part_of_the_loss_weighted_as_configured(images, tmp_path):
@@ -84,6 +135,17 @@ def test_the_log_shows_each_part_of_the_loss_weighted_as_configured(images, tmp_
         assert r["loss"] == pytest.approx(r["class_loss"] + 0.5 * r["count_loss"] + 2.0 * r["count_only_loss"], rel=1e-5)
     plain = logged(replace(CONFIG, classifier_count_weight=0.0), "plain")  # no counting head: the class loss alone
     assert all("count_loss" not in r and "count_only_loss" not in r and r["loss"] == pytest.approx(r["class_loss"]) for r in plain)
+
+
+def test_the_attribute_loss_is_logged_and_weighted_where_human_designed_shapes_are_drawn(human_images, tmp_path):
+    config = replace(CONFIG, classifier_steps=3, classifier_batch_size=16, classifier_attribute_weight=3.0)
+    _, summary = shape_classifier.train_classifier(config, human_images, tmp_path / "run", torch.device("cpu"), echo=lambda line: None,
+                                                   progress=False)  # fmt: skip
+    assert summary["crops_with_attributes"] > 0
+    records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert all(r["attribute_loss"] > 0 for r in records)
+    for r in records:
+        assert r["loss"] == pytest.approx(r["class_loss"] + r["count_loss"] + r["count_only_loss"] + 3.0 * r["attribute_loss"], rel=1e-5)
 
 
 def _weights(images, root):

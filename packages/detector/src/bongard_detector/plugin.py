@@ -27,14 +27,12 @@ def _load_detector(path):
 
 def _load_classifier(path):
     """The shape classifier of a ``classifier/step_NNNNN`` checkpoint, in eval mode."""
-    from bongard_detector.shape_classifier import build_classifier
+    from bongard_detector.shape_classifier import classifier_from_weights
     from bongard_detector.training import TrainConfig
     from trainer_core import TORCH_MODEL_FILE, load_checkpoint
 
     files = load_checkpoint(path, files=[TORCH_MODEL_FILE, "config.json"]).files
-    model = build_classifier(TrainConfig(**files["config.json"]).professional)
-    model.load_state_dict(files[TORCH_MODEL_FILE])
-    return model.eval()
+    return classifier_from_weights(files[TORCH_MODEL_FILE], TrainConfig(**files["config.json"]).professional)
 
 
 @hookimpl

@@ -21,6 +21,9 @@ figure never seen is a new arrangement of familiar parts. So the classifier also
 and arcs and its vertices are, and its class logits see the totals; the logits of the totals alone
 must name the shape too. On crops of the 84 held-out human-designed shapes counting raised the
 accuracy from 0.58 to 0.65, naming from the counts alone to 0.69 (README, "Where it stands").
+Where a crop is of a human-designed shape, its pooled features also predict the 26 attributes the
+designers wrote down for it (convex, closed, thin, has a line crossing, ...: :mod:`bongard_detector.attributes`),
+which say in transferable terms why a figure is in its class.
 
 Crops come from the training images only (nothing from the real set); the classes are invariant to
 rotation and mirroring, so batches are turned by multiples of 90 degrees and flipped (and the
@@ -33,10 +36,13 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import torch
 from torch import nn
 from torch.nn import functional as F
+
+from bongard_detector.attributes import ATTRIBUTE_COUNT, shape_attributes
 
 HELD_OUT = 500  # crops kept aside to report the classifier's accuracy
 CHECKPOINT_EVERY = 200  # steps
@@ -46,16 +52,26 @@ COUNT_GRID = 8  # the counting maps' side: one cell per 8 pixels of a 64-pixel c
 COUNTED = ("lines", "arcs", "vertices")  # what the counting head counts (the annotations' point lists)
 
 
-def shape_crops(dataset, size: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-    """(grey crops as uint8 ``[N, 1, size, size]``, class indices 0..9, counting maps) of every
-    annotated shape of ``dataset`` (a :class:`~bongard_detector.training.CocoImages` without
-    augmentation): the square around the box, 10% larger than its longer side, resized to ``size``.
-    The counting maps ``[N, 3, COUNT_GRID, COUNT_GRID]`` hold, per cell of the crop, how many line
+class ShapeCrops(NamedTuple):
+    """What the classifier trains on, one row per annotated shape (:func:`shape_crops`)."""
+
+    grey: torch.Tensor  # uint8 [N, 1, size, size]
+    labels: torch.Tensor  # class indices 0..9
+    maps: torch.Tensor | None  # [N, 3, COUNT_GRID, COUNT_GRID] counting maps, None where not recorded
+    attributes: torch.Tensor  # [N, ATTRIBUTE_COUNT] the designers' attributes (0/1) ...
+    known: torch.Tensor  # ... and which of them are known (none for a shape not in the table)
+
+
+def shape_crops(dataset, size: int) -> ShapeCrops:
+    """The crops of every annotated shape of ``dataset`` (a :class:`~bongard_detector.training.CocoImages`
+    without augmentation): the square around the box, 10% larger than its longer side, resized to
+    ``size``, with their classes. The counting maps hold, per cell of the crop, how many line
     middles, arc middles and vertices of the shape fall in it (None when the annotations do not
-    record them, as in COCO files from elsewhere)."""
+    record them, as in COCO files from elsewhere); the attributes are those of the human-designed
+    shape the annotation's ``shape`` names (:func:`~bongard_detector.attributes.shape_attributes`)."""
     from torchvision.ops import roi_align
 
-    crops, labels, maps = [], [], []
+    crops, labels, maps, names = [], [], [], []
     counted = all(all(k in a for k in COUNTED) for a in dataset.coco["annotations"])
     for index in range(len(dataset)):
         image, target = dataset[index]
@@ -66,11 +82,12 @@ def shape_crops(dataset, size: int) -> tuple[torch.Tensor, torch.Tensor, torch.T
         # paper there was tried and measured no better (README, "Where it stands")
         crops.append(roi_align(image[:1][None], [squares], output_size=size, aligned=True))
         labels.append(target["labels"] - 1)
+        annotations = dataset.by_image[dataset.images[index]["id"]]
+        names += [a.get("shape") for a in annotations]
         if counted:
-            annotations = dataset.by_image[dataset.images[index]["id"]]
             maps += [count_map(a, square) for a, square in zip(annotations, squares, strict=True)]
     grey = torch.cat(crops).clamp(0, 1).mul(255).round().to(torch.uint8)
-    return grey, torch.cat(labels), torch.stack(maps) if counted else None
+    return ShapeCrops(grey, torch.cat(labels), torch.stack(maps) if counted else None, *shape_attributes(names))
 
 
 def count_map(annotation: dict, square: torch.Tensor, grid: int = COUNT_GRID) -> torch.Tensor:
@@ -128,65 +145,91 @@ class CountingResNet(nn.Module):
     shapes look. Trained on both (:func:`train_classifier`), the features learn what a line end, a
     corner or an arc looks like locally, which transfers to figures never seen, where the class is
     mostly a count. The ResNet's own modules keep their names,
-    so the detector starts from them as from a plain ResNet (:func:`backbone_weights`)."""
+    so the detector starts from them as from a plain ResNet (:func:`backbone_weights`). With
+    ``attributes``, a linear head of the pooled features also predicts the designers' attributes
+    (:mod:`bongard_detector.attributes`)."""
 
-    def __init__(self, body: nn.Module, layer2_width: int) -> None:
+    def __init__(self, body: nn.Module, layer2_width: int, attributes: bool = False) -> None:
         super().__init__()
         for name, module in body.named_children():
             self.add_module(name, module)
         self.density = nn.Sequential(nn.Conv2d(layer2_width, 64, 3, padding=1), nn.ReLU(inplace=True), nn.Conv2d(64, len(COUNTED), 1), nn.Softplus())
         nn.init.constant_(self.density[2].bias, -4.0)  # start near zero counts (softplus(-4) = 0.018 a cell)
         self.count_head = nn.Sequential(nn.Linear(len(COUNTED), 64), nn.GELU(), nn.Linear(64, self.fc.out_features))
+        self.attributes = nn.Linear(self.fc.in_features, ATTRIBUTE_COUNT) if attributes else None
 
-    def counts_and_logits(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(the counting maps ``[N, 3, COUNT_GRID, COUNT_GRID]``, the class logits, the logits of
-        the counts alone, which are part of the class logits)."""
+    def heads(self, x: torch.Tensor) -> ClassifierHeads:
+        """Every head's output on the batch ``x`` (:class:`ClassifierHeads`)."""
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
         x = self.layer2(self.layer1(x))
         density = self.density(x)
         if density.shape[-1] != COUNT_GRID:
             density = F.adaptive_avg_pool2d(density, COUNT_GRID) * (density.shape[-1] * density.shape[-2] / COUNT_GRID**2)
-        x = self.avgpool(self.layer4(self.layer3(x))).flatten(1)
+        pooled = self.avgpool(self.layer4(self.layer3(x))).flatten(1)
         by_count = self.count_head(density.sum((2, 3)))
-        return density, self.fc(x) + by_count, by_count
+        attributes = self.attributes(pooled) if self.attributes is not None else None
+        return ClassifierHeads(density, self.fc(pooled) + by_count, by_count, attributes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.counts_and_logits(x)[1]
+        return self.heads(x).logits
 
 
-def build_classifier(professional: bool, counting: bool = True) -> nn.Module:
+class ClassifierHeads(NamedTuple):
+    density: torch.Tensor  # the counting maps [N, 3, COUNT_GRID, COUNT_GRID]
+    logits: torch.Tensor  # the class logits (those of the counts alone included)
+    by_count: torch.Tensor  # the logits of the counts alone
+    attributes: torch.Tensor | None  # the designers' attributes' logits [N, ATTRIBUTE_COUNT], when predicted
+
+
+def build_classifier(professional: bool, counting: bool = True, attributes: bool = False) -> nn.Module:
     from torchvision.models import resnet18, resnet50
 
     body = (resnet50 if professional else resnet18)(weights=None, num_classes=10)
-    return CountingResNet(body, 512 if professional else 128) if counting else body
+    return CountingResNet(body, 512 if professional else 128, attributes) if counting else body
+
+
+def classifier_from_weights(weights: dict, professional: bool) -> nn.Module:
+    """The classifier whose state dict ``weights`` is (its heads read from the keys), loaded, in eval mode."""
+    model = build_classifier(professional, counting=any(k.startswith("density.") for k in weights),
+                             attributes=any(k.startswith("attributes.") for k in weights))  # fmt: skip
+    model.load_state_dict(weights)
+    return model.eval()
 
 
 def backbone_weights(weights: dict) -> dict:
     """The classifier's ResNet weights without its heads: what the detector's backbone loads."""
-    return {k: v for k, v in weights.items() if not k.startswith(("fc.", "density.", "count_head."))}
+    return {k: v for k, v in weights.items() if not k.startswith(("fc.", "density.", "count_head.", "attributes."))}
 
 
 def loss_weights(config) -> dict[str, float]:
     """The weight of each part of the classifier's loss (:func:`classifier_losses`) in its sum."""
-    return {"class_loss": 1.0, "count_loss": config.classifier_count_weight, "count_only_loss": config.classifier_count_only_weight}
+    return {"class_loss": 1.0, "count_loss": config.classifier_count_weight, "count_only_loss": config.classifier_count_only_weight,
+            "attribute_loss": config.classifier_attribute_weight}  # fmt: skip
 
 
-def classifier_losses(model: nn.Module, x: torch.Tensor, labels: torch.Tensor, maps: torch.Tensor | None) -> dict[str, torch.Tensor]:
+def classifier_losses(model: nn.Module, x: torch.Tensor, labels: torch.Tensor, maps: torch.Tensor | None,
+                      attributes: tuple[torch.Tensor, torch.Tensor] | None = None) -> dict[str, torch.Tensor]:  # fmt: skip
     """The parts of the classifier's loss on one batch, unweighted (:func:`loss_weights`), each logged:
     ``class_loss`` (cross-entropy of the class logits) and, for a :class:`CountingResNet`,
     ``count_loss`` (squared error of the counting maps per cell, plus a smooth L1 on their totals,
-    summed over the crop and averaged over the batch) and ``count_only_loss`` (cross-entropy of
-    the logits of the counts alone)."""
+    summed over the crop and averaged over the batch), ``count_only_loss`` (cross-entropy of
+    the logits of the counts alone) and, where it predicts them and ``attributes`` (values, known)
+    are given, ``attribute_loss`` (binary cross-entropy of the known attributes, averaged over them)."""
     if maps is None:
         return {"class_loss": F.cross_entropy(model(x), labels)}
-    density, logits, by_count = model.counts_and_logits(x)
-    per_cell = F.mse_loss(density, maps, reduction="sum")
-    totals = F.smooth_l1_loss(density.sum((2, 3)), maps.sum((2, 3)), reduction="sum")
-    return {
-        "class_loss": F.cross_entropy(logits, labels),
+    out = model.heads(x)
+    per_cell = F.mse_loss(out.density, maps, reduction="sum")
+    totals = F.smooth_l1_loss(out.density.sum((2, 3)), maps.sum((2, 3)), reduction="sum")
+    parts = {
+        "class_loss": F.cross_entropy(out.logits, labels),
         "count_loss": (per_cell + totals) / len(x),
-        "count_only_loss": F.cross_entropy(by_count, labels),
+        "count_only_loss": F.cross_entropy(out.by_count, labels),
     }
+    if out.attributes is not None and attributes is not None:
+        values, known = attributes
+        each = F.binary_cross_entropy_with_logits(out.attributes.float(), values, reduction="none")
+        parts["attribute_loss"] = (each * known).sum() / known.sum().clamp(min=1)
+    return parts
 
 
 def train_classifier(config, dataset, out_dir: str | Path, device: torch.device, *, echo=print, progress: bool = True,
@@ -199,15 +242,17 @@ def train_classifier(config, dataset, out_dir: str | Path, device: torch.device,
     from trainer_core import RetentionPolicy, TorchState, TrainingRun, list_committed
 
     started = time.perf_counter()
-    crops, labels, maps = shape_crops(dataset, config.classifier_crop)
+    crops, labels, maps, attributes, known = shape_crops(dataset, config.classifier_crop)
     held = min(HELD_OUT, len(crops) // 10)
     test_crops, test_labels, crops, labels = crops[:held], labels[:held], crops[held:], labels[held:]
+    attributes, known = attributes[held:], known[held:]
     counting = config.classifier_count_weight > 0
+    predict_attributes = counting and config.classifier_attribute_weight > 0
     if counting and maps is None:
         raise ValueError(f"{dataset.root}: the annotations do not record lines, arcs and vertices; regenerate the data "
                          "(detector reset data) or set classifier_count_weight to 0")  # fmt: skip
     maps = maps[held:] if counting else None
-    model = build_classifier(config.professional, counting).to(device).to(memory_format=torch.channels_last)
+    model = build_classifier(config.professional, counting, predict_attributes).to(device).to(memory_format=torch.channels_last)
     steps = config.classifier_steps
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.classifier_learning_rate, weight_decay=config.weight_decay)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config.classifier_learning_rate, total_steps=steps, pct_start=0.15)
@@ -229,7 +274,8 @@ def train_classifier(config, dataset, out_dir: str | Path, device: torch.device,
             index = torch.randint(0, len(crops), (config.classifier_batch_size,))
             x, target = _batch(crops[index].to(device), True, maps[index].to(device) if counting else None)
             with autocast:
-                parts = classifier_losses(model, x, labels[index].to(device), target)
+                aux = (attributes[index].to(device), known[index].to(device)) if predict_attributes else None
+                parts = classifier_losses(model, x, labels[index].to(device), target, aux)
                 loss = sum(weights[name] * value for name, value in parts.items())
             backward_and_step(loss, optimizer, scaler)
             scheduler.step()
@@ -245,6 +291,7 @@ def train_classifier(config, dataset, out_dir: str | Path, device: torch.device,
     summary = {
         "steps": steps,
         "crops": len(crops),
+        "crops_with_attributes": int(known.any(1).sum()) if predict_attributes else 0,
         "held_out_accuracy": round(held_out, 4),
         "seconds": round(time.perf_counter() - started, 1),
     }

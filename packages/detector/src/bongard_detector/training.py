@@ -56,6 +56,7 @@ class TrainConfig:
     classifier_learning_rate: float = 2e-3
     classifier_count_weight: float = 1.0  # weight of the counting loss (shape_classifier.py); 0 = a plain ResNet classifier
     classifier_count_only_weight: float = 1.0  # weight of the class loss of the counts alone (shape_classifier.py); 0 = none
+    classifier_attribute_weight: float = 3.0  # weight of the designers' attributes' loss (attributes.py); 0 = none
     frozen_stages: int = 0  # backbone weights kept fixed in detection: 1 = the stem, 2 = the stem and layer1
     epoch_checkpoints: bool = True  # a resumable checkpoint after every epoch (False: only final/, no resume)
 
@@ -412,13 +413,11 @@ def load_trained(path: str | Path, device: torch.device | None = None):
 def load_classifier(path: str | Path, device: torch.device | None = None):
     """The shape classifier saved with the model by :func:`train` (on ``device``, default
     :func:`inference_device`), or None when it was trained without."""
-    from bongard_detector.shape_classifier import build_classifier
+    from bongard_detector.shape_classifier import classifier_from_weights
     from trainer_core import load_checkpoint, verify_checkpoint
 
     if "classifier.pt" not in verify_checkpoint(path, hashes=False).files:
         return None
     files = load_checkpoint(path, files=["classifier.pt", "config.json"]).files
-    weights = files["classifier.pt"]
-    classifier = build_classifier(TrainConfig(**files["config.json"]).professional, counting=any(k.startswith("density.") for k in weights))
-    classifier.load_state_dict(weights)
-    return classifier.to(device or inference_device()).eval()
+    classifier = classifier_from_weights(files["classifier.pt"], TrainConfig(**files["config.json"]).professional)
+    return classifier.to(device or inference_device())
