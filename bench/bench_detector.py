@@ -3,14 +3,15 @@ the shape classifier's crops/s), evaluation time (rescored by the classifier), a
 cache's promise: `detector train` run twice with nothing changed does no work the second time
 (timed, and asserted from the stage files), and `detector predict` images/s against the model's
 bare forward at the same batch; and a training step of the shape classifier and of the detector
-in bfloat16 autocast against float32 (``precision``).
+in bfloat16 autocast against float32 (``precision``), and a classifier step with the designers'
+attributes head against without (``attributes``).
 
 Reproduce by hand:
     detector generate --output data/gen --count 400 --workers 1
     detector generate --output data/gen --count 400            # every core
     detector train --profile quick --root runs/quick           # then once more: nothing is redone
     detector predict data/gen/images --output data/pred --root runs/quick --profile quick
-Pass section names to run some only: python bench/bench_detector.py generation pipeline predict precision
+Pass section names to run some only: python bench/bench_detector.py generation pipeline predict precision attributes
 (BENCH_DETECTOR_MODEL=models/quick/final times `predict` with that model instead of a small one.)
 """
 
@@ -207,7 +208,51 @@ def precision() -> None:
         )  # fmt: skip
 
 
-SECTIONS = {"generation": generation, "pipeline": pipeline, "predict": predict, "precision": precision}
+def attributes() -> None:
+    """A training step of the quick profile's shape classifier (64 crops of 64 px, the precision
+    ``auto`` picks here) with the designers' attributes head and its loss against without, same
+    inputs, trials interleaved: what the auxiliary target costs."""
+    import statistics
+
+    import torch
+
+    from bongard_detector.attributes import ATTRIBUTE_COUNT
+    from bongard_detector.shape_classifier import _batch, build_classifier, classifier_losses
+    from bongard_detector.training import cpu_has_bf16
+
+    torch.manual_seed(0)
+    trials, steps = int(os.environ.get("BENCH_TRIALS", "5")), 5
+    crops, maps = torch.randint(0, 256, (64, 1, 64, 64), dtype=torch.uint8), torch.rand(64, 3, 8, 8)
+    labels, values = torch.randint(0, 10, (64,)), torch.randint(0, 2, (64, ATTRIBUTE_COUNT)).float()
+    known = torch.rand(64, ATTRIBUTE_COUNT) < 0.5
+    models = {flag: build_classifier(professional=False, attributes=flag).to(memory_format=torch.channels_last) for flag in (False, True)}
+    bf16 = cpu_has_bf16()
+
+    def timed(flag: bool) -> float:
+        start = time.perf_counter()
+        for _ in range(steps):
+            x, m = _batch(crops, True, maps)
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+                loss = sum(classifier_losses(models[flag], x, labels, m, (values, known) if flag else None).values())
+            loss.backward()
+        return (time.perf_counter() - start) / steps
+
+    timed(False), timed(True)  # warm-up
+    without, with_ = [], []
+    for trial in range(trials):  # which goes first alternates, so neither always runs on a warmer cache
+        for flag in (False, True) if trial % 2 == 0 else (True, False):
+            (with_ if flag else without).append(timed(flag))
+    ratios = sorted(w / b for w, b in zip(with_, without, strict=True))
+    report(
+        "detector_classifier_attributes",
+        {"without_step_s": statistics.median(without), "with_step_s": statistics.median(with_), "ratio": statistics.median(ratios),
+         "spread": f"{ratios[0]:.2f}..{ratios[-1]:.2f}", "trials": trials, "bf16": bf16},
+        "the attributes head costs under 5% of a classifier step",
+        statistics.median(ratios) < 1.05,
+    )  # fmt: skip
+
+
+SECTIONS = {"generation": generation, "pipeline": pipeline, "predict": predict, "precision": precision, "attributes": attributes}
 
 
 def main() -> None:
