@@ -151,6 +151,14 @@ def predict() -> None:
     )  # fmt: skip
 
 
+def _classifier_inputs():
+    """One batch of the quick profile's shape classifier, random: 64 uint8 crops of 64 px, their
+    counting maps and class indices."""
+    import torch
+
+    return torch.randint(0, 256, (64, 1, 64, 64), dtype=torch.uint8), torch.rand(64, 3, 8, 8), torch.randint(0, 10, (64,))
+
+
 def precision() -> None:
     """Training steps of the quick profile's two models, bfloat16 autocast (what ``precision: auto``
     picks on a CPU with native bfloat16) against float32, same inputs, trials interleaved, median
@@ -167,8 +175,7 @@ def precision() -> None:
     torch.manual_seed(0)
     trials, steps = int(os.environ.get("BENCH_TRIALS", "5")), 3
     classifier = build_classifier(professional=False).to(memory_format=torch.channels_last)
-    crops, maps = torch.randint(0, 256, (64, 1, 64, 64), dtype=torch.uint8), torch.rand(64, 3, 8, 8)
-    labels = torch.randint(0, 10, (64,))
+    crops, maps, labels = _classifier_inputs()
     detector = build_detector(image_size=160, fpn_channels=64, head_convs=2).to(memory_format=torch.channels_last).train()
     for name, parameter in detector.backbone.body.named_parameters():  # frozen_stages=2, as in the profile
         parameter.requires_grad_(not name.startswith(("conv1.", "bn1.", "layer1.")))
@@ -222,8 +229,8 @@ def attributes() -> None:
 
     torch.manual_seed(0)
     trials, steps = int(os.environ.get("BENCH_TRIALS", "5")), 5
-    crops, maps = torch.randint(0, 256, (64, 1, 64, 64), dtype=torch.uint8), torch.rand(64, 3, 8, 8)
-    labels, values = torch.randint(0, 10, (64,)), torch.randint(0, 2, (64, ATTRIBUTE_COUNT)).float()
+    crops, maps, labels = _classifier_inputs()
+    values = torch.randint(0, 2, (64, ATTRIBUTE_COUNT)).float()
     known = torch.rand(64, ATTRIBUTE_COUNT) < 0.5
     models = {flag: build_classifier(professional=False, attributes=flag).to(memory_format=torch.channels_last) for flag in (False, True)}
     bf16 = cpu_has_bf16()

@@ -19,6 +19,7 @@ import torch
 
 NAME = "shape function name"
 NOT_ATTRIBUTES = (NAME, "super class")
+ATTRIBUTE_COUNT = 26  # the table's columns past the name and the super class (checked by the tests)
 
 
 def human_designed_attributes() -> Path:
@@ -27,9 +28,9 @@ def human_designed_attributes() -> Path:
 
 
 @cache
-def attribute_table(path: str | Path | None = None) -> tuple[tuple[str, ...], dict[str, tuple[tuple[float, ...], tuple[bool, ...]]]]:
-    """(the attribute names, shape function name -> (values 0/1, which of them are known))."""
-    with open(path or human_designed_attributes(), encoding="utf-8", newline="") as f:
+def attribute_table() -> tuple[tuple[str, ...], dict[str, tuple[tuple[float, ...], tuple[bool, ...]]]]:
+    """(the attribute names, shape function name -> (values 0/1, which of them are known)), read once."""
+    with open(human_designed_attributes(), encoding="utf-8", newline="") as f:
         reader = csv.DictReader(f, delimiter="\t")
         names = tuple(c for c in reader.fieldnames or () if c not in NOT_ATTRIBUTES)
         table = {}
@@ -38,8 +39,6 @@ def attribute_table(path: str | Path | None = None) -> tuple[tuple[str, ...], di
             table[row[NAME]] = (tuple(float(v == "1") for v in raw), tuple(v in ("0", "1") for v in raw))
     return names, table
 
-
-ATTRIBUTE_COUNT = 26  # the table's columns past the name and the super class (checked by the tests)
 
 
 def shape_attributes(shapes: list[str | None]) -> tuple[torch.Tensor, torch.Tensor]:

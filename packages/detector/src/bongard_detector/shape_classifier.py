@@ -273,8 +273,8 @@ def train_classifier(config, dataset, out_dir: str | Path, device: torch.device,
         while step < steps:
             index = torch.randint(0, len(crops), (config.classifier_batch_size,))
             x, target = _batch(crops[index].to(device), True, maps[index].to(device) if counting else None)
+            aux = (attributes[index].to(device), known[index].to(device)) if predict_attributes else None
             with autocast:
-                aux = (attributes[index].to(device), known[index].to(device)) if predict_attributes else None
                 parts = classifier_losses(model, x, labels[index].to(device), target, aux)
                 loss = sum(weights[name] * value for name, value in parts.items())
             backward_and_step(loss, optimizer, scaler)
