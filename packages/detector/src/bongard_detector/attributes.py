@@ -40,7 +40,6 @@ def attribute_table() -> tuple[tuple[str, ...], dict[str, tuple[tuple[float, ...
     return names, table
 
 
-
 def shape_attributes(shapes: list[str | None]) -> tuple[torch.Tensor, torch.Tensor]:
     """(``[N, ATTRIBUTE_COUNT]`` values, the same-shaped mask of the known ones) of shapes named by
     their shape function name (None or an unknown name: all masked)."""
