@@ -210,3 +210,18 @@ def test_nested_stage_metrics_show_as_a_few_numbers():
     info = CheckpointInfo(path="x", metrics={"evaluation": {"synthetic": {"AP": 0.9, "AP50": 0.96, "AP75": 0.93, "images": 300}}},
                           headline=("evaluation",))  # fmt: skip
     assert headline_text(info) == "evaluation.synthetic.AP=0.9 evaluation.synthetic.AP50=0.96 evaluation.synthetic.AP75=0.93"
+
+
+def test_verify_hashes_checks_what_a_layout_recorded_and_refuses_what_it_did_not(tmp_path):
+    from trainer_core.checkpoint import verify_hashes
+    from trainer_core.checkpoint.atomic import sha256_file
+
+    for name in ("a.png", "b.png", "c.png"):
+        (tmp_path / name).write_bytes(name.encode() * 10)
+    recorded = {name: {"size": 50, "sha256": sha256_file(tmp_path / name)} for name in ("a.png", "b.png")}
+    good = verify_hashes(CheckpointInfo(path=str(tmp_path), files=dict(recorded)), "its metadata")
+    assert good.status == "ok" and good.problems == []
+    (tmp_path / "b.png").write_bytes(b"B.png" * 10)
+    bad = verify_hashes(CheckpointInfo(path=str(tmp_path), files={**recorded, "c.png": {"size": 50}}), "its metadata")
+    assert bad.status == "corrupt"
+    assert bad.problems == ["b.png: sha256 differs from its metadata (file changed or damaged)", "c.png: its metadata records no sha256 for it"]

@@ -75,9 +75,46 @@ def test_runs_listing_and_core_listing(trained):
     assert row["frames"] == 4 and row["last_epoch"] == 6 and row["status"] == "completed" and row["best_val_acc"] > 0.5
     listed = json.loads(run_core(["list-checkpoints", str(trained), "--json"]).stdout)
     kinds = {(r["layout"], r["status"]) for r in listed}
-    assert ("vizwatch.run", "unverified") in kinds and ("vizwatch.classifier", "ok") in kinds
+    assert ("vizwatch.run", "ok") in kinds and ("vizwatch.classifier", "ok") in kinds
     verified = run_core(["verify", str(trained / "viz")])
-    assert verified.exit_code == 1 and "unverified" in verified.output  # verify never vouches for unhashed frames
+    assert verified.exit_code == 0 and verified.output.startswith("ok "), verified.output
+
+
+def _listed_run(path):
+    (row,) = [r for r in json.loads(run_core(["list-checkpoints", str(path), "--json"]).stdout) if r["layout"] == "vizwatch.run"]
+    return row
+
+
+def test_core_verify_hashes_the_frames_a_run_recorded(trained, tmp_path):
+    import shutil
+
+    run = shutil.copytree(trained / "viz" / "run_001", tmp_path / "viz" / "run_001")
+    frames = sorted(run.glob("epoch_*.png"))
+    assert sorted(_listed_run(run)["files"]) == [f.name for f in frames]
+    damaged = bytearray(frames[1].read_bytes())
+    damaged[len(damaged) // 2] ^= 0xFF  # same size: the listing cannot tell, verify's hash can
+    frames[1].write_bytes(bytes(damaged))
+    assert _listed_run(run)["status"] == "ok"
+    verified = run_core(["verify", str(run)])
+    assert verified.exit_code == 1 and f"{frames[1].name}: sha256 differs from its metadata" in verified.output
+    frames[2].write_bytes(frames[2].read_bytes()[:100])  # cut short: the listing sees it
+    row = _listed_run(run)
+    assert row["status"] == "corrupt" and any(p.startswith(f"{frames[2].name}: 100 bytes") for p in row["problems"])
+    frames[3].unlink()
+    assert any(p == f"{frames[3].name}: missing (run_metadata.json lists it)" for p in _listed_run(run)["problems"])
+
+
+def test_a_run_without_recorded_hashes_is_listed_unverified(trained, tmp_path):
+    import shutil
+
+    run = shutil.copytree(trained / "viz" / "run_001", tmp_path / "viz" / "run_001")
+    meta = json.loads((run / "run_metadata.json").read_text())
+    for frame in meta["frames"]:
+        del frame["sha256"]  # as vizwatch wrote them before it recorded hashes
+    (run / "run_metadata.json").write_text(json.dumps(meta))
+    assert _listed_run(run)["status"] == "unverified"
+    verified = run_core(["verify", str(run)])
+    assert verified.exit_code == 1 and "records no hashes of its frames" in verified.output  # verify never vouches for unhashed frames
 
 
 def test_create_animation_script_runs_without_the_venv_on_path(trained):

@@ -59,6 +59,7 @@ _EXPORTS = {
     # reading checkpoints
     "load_checkpoint": "trainer_core.checkpoint",
     "verify_checkpoint": "trainer_core.checkpoint",
+    "verify_hashes": "trainer_core.checkpoint",
     "list_committed": "trainer_core.checkpoint",
     "find_resume_point": "trainer_core.checkpoint",
     "resume_config_path": "trainer_core.checkpoint.loading",
@@ -85,6 +86,7 @@ _EXPORTS = {
     # files, pipelines, pictures
     "atomic_write_bytes": "trainer_core.checkpoint.atomic",
     "atomic_write_json": "trainer_core.checkpoint.atomic",
+    "sha256_file": "trainer_core.checkpoint.atomic",
     "bytes_of": "trainer_core.checkpoint.serialization",
     "load_file": "trainer_core.checkpoint.serialization",
     "StageCache": "trainer_core.stages",

@@ -61,9 +61,20 @@ class VisualizationRunLayout(CheckpointLayout):
         if meta.get("status") == "running":
             info.status = "incomplete"
             info.problems.append("the run is still drawing, or stopped before it finished")
-        else:  # frames are pictures, not a checkpoint: nothing records their hashes, so nothing can vouch for them
+        elif all(isinstance(f.get("file"), str) and f.get("sha256") for f in frames):
+            # each frame's size and sha256 are recorded as it is drawn: listing checks sizes, `core verify` hashes
+            info.files = {f["file"]: {"size": f.get("size"), "sha256": f["sha256"]} for f in frames}
+            for name, entry in info.files.items():
+                frame = os.path.join(path, name)
+                if not os.path.isfile(frame):
+                    info.status = "corrupt"
+                    info.problems.append(f"{name}: missing (run_metadata.json lists it)")
+                elif entry["size"] is not None and os.path.getsize(frame) != entry["size"]:
+                    info.status = "corrupt"
+                    info.problems.append(f"{name}: {os.path.getsize(frame)} bytes, run_metadata.json records {entry['size']}")
+        else:  # written before vizwatch recorded its frames' hashes: nothing can vouch for them
             info.status = "unverified"
-            info.problems.append("a visualization run has no manifest: its frames are not hashed, so `core verify` cannot check them")
+            info.problems.append("the run's metadata records no hashes of its frames (written by an older vizwatch), so `core verify` cannot check them")
         return info
 
 

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from trainer_core import sha256_file
 from vizwatch import runs
 from vizwatch.embedding import Embedder, available, disparity, resolve_method, trustworthiness
 from vizwatch.schedule import should_snapshot
@@ -73,6 +74,8 @@ class FramePainter:
         frame = {
             "epoch": item["epoch"],
             "file": path.name,
+            "size": path.stat().st_size,
+            "sha256": sha256_file(path),  # what `core verify` checks the frame against
             **metrics,
             "misclassified": drawn["red_x"],
             "trustworthiness_10": trustworthiness(features, xy, 10),

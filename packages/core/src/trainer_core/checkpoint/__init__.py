@@ -31,6 +31,7 @@ from trainer_core.checkpoint.loading import (
     list_committed,
     load_checkpoint,
     verify_checkpoint,
+    verify_hashes,
 )
 from trainer_core.checkpoint.manager import CheckpointManager
 from trainer_core.checkpoint.recovery import recover, settle
@@ -51,4 +52,5 @@ __all__ = [
     "recover",
     "settle",
     "verify_checkpoint",
+    "verify_hashes",
 ]

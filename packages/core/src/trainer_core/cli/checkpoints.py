@@ -129,15 +129,20 @@ def show(obj: CoreContext, path: str, as_json: bool) -> None:
 def verify(ctx: click.Context, paths: tuple[str, ...], as_json: bool) -> None:
     """Check sizes and sha256 of every file against the manifest; exit 1 if any is bad.
 
-    A directory that is not itself a checkpoint is searched for checkpoints.
+    A directory that is not itself a checkpoint is searched for checkpoints. A layout's own
+    folder without a manifest (a vizwatch picture run) is checked against the hashes its
+    metadata records; one that records none is reported unverified (exit 1).
     """
-    from trainer_core.checkpoint import verify_checkpoint
+    from trainer_core.checkpoint import verify_checkpoint, verify_hashes
     from trainer_core.checkpoint.discovery import find_checkpoints
 
     results = []
     for path in paths:
         for found in find_checkpoints([path], ctx.obj.registry.layouts):
-            results.append(verify_checkpoint(found.path) if found.manifest_path else found)
+            if found.manifest_path:
+                results.append(verify_checkpoint(found.path))
+            else:  # a layout's own folder: its recorded hashes, where it keeps any
+                results.append(verify_hashes(found, "its metadata") if found.status == "ok" else found)
     if as_json:
         echo_json([{"path": r.path, "status": r.status, "problems": r.problems} for r in results])
     else:
