@@ -45,7 +45,10 @@ class VisualizationRunLayout(CheckpointLayout):
         except (OSError, ValueError) as exc:
             info.status, info.problems = "corrupt", [f"unreadable run_metadata.json: {exc}"]
             return info
-        frames = meta.get("frames") or []
+        frames = meta.get("frames") if isinstance(meta, dict) else None
+        if not isinstance(frames, list) or not all(isinstance(f, dict) for f in frames):
+            info.status, info.problems = "corrupt", ["run_metadata.json has no list of frames (damaged or not vizwatch's)"]
+            return info
         accs = [f["val_acc"] for f in frames if isinstance(f.get("val_acc"), (int, float))]
         info.epoch = max((f["epoch"] for f in frames), default=None)
         info.metrics = {"frames": len(frames), **({"best_val_acc": max(accs)} if accs else {}), "method": meta.get("method")}
@@ -66,7 +69,10 @@ class VisualizationRunLayout(CheckpointLayout):
             info.files = {f["file"]: {"size": f.get("size"), "sha256": f["sha256"]} for f in frames}
             for name, entry in info.files.items():
                 frame = os.path.join(path, name)
-                if not os.path.isfile(frame):
+                if os.path.basename(name) != name or name in ("", ".", ".."):  # a frame lies in its run folder
+                    info.status = "corrupt"
+                    info.problems.append(f"{name!r}: not a file name in the run folder (run_metadata.json is damaged)")
+                elif not os.path.isfile(frame):
                     info.status = "corrupt"
                     info.problems.append(f"{name}: missing (run_metadata.json lists it)")
                 elif entry["size"] is not None and os.path.getsize(frame) != entry["size"]:
