@@ -56,6 +56,8 @@ def render_frame(
     import matplotlib.pyplot as plt
     from matplotlib.lines import Line2D
 
+    from trainer_core import save_figure
+
     colors = class_colors(len(class_names))
     fig, (left, right) = plt.subplots(1, 2, figsize=(15, 7), dpi=90)
     for c, name in enumerate(class_names):
@@ -78,8 +80,7 @@ def render_frame(
     left.legend(loc="upper right", fontsize=9, framealpha=0.85, title="class (points)")
     fig.suptitle(_title(info), fontsize=12)
     fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    save_figure(fig, path, dpi=90)  # atomic: a crash never leaves half a frame for `vizwatch animate`
     return {"train_points": len(train_xy), "val_points": len(val_xy), "red_x": len(errors.get_offsets())}
 
 
