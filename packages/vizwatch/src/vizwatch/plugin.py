@@ -50,7 +50,7 @@ class VisualizationRunLayout(CheckpointLayout):
             info.status, info.problems = "corrupt", ["run_metadata.json has no list of frames (damaged or not vizwatch's)"]
             return info
         accs = [f["val_acc"] for f in frames if isinstance(f.get("val_acc"), (int, float))]
-        info.epoch = max((f["epoch"] for f in frames), default=None)
+        info.epoch = max((f["epoch"] for f in frames if isinstance(f.get("epoch"), int)), default=None)
         info.metrics = {"frames": len(frames), **({"best_val_acc": max(accs)} if accs else {}), "method": meta.get("method")}
         info.created = meta.get("start_time")
         total = 0
