@@ -60,6 +60,8 @@ _EXPORTS = {
     "load_checkpoint": "trainer_core.checkpoint",
     "verify_checkpoint": "trainer_core.checkpoint",
     "verify_hashes": "trainer_core.checkpoint",
+    "check_file_sizes": "trainer_core.checkpoint.manifest",
+    "files_problem": "trainer_core.checkpoint.manifest",
     "list_committed": "trainer_core.checkpoint",
     "find_resume_point": "trainer_core.checkpoint",
     "resume_config_path": "trainer_core.checkpoint.loading",

@@ -17,7 +17,7 @@ import json
 import os
 import re
 
-from trainer_core import CheckpointInfo, CheckpointLayout, hookimpl
+from trainer_core import CheckpointInfo, CheckpointLayout, check_file_sizes, files_problem, hookimpl
 from vizwatch.trainer.layout import LAYOUT as CLASSIFIER_LAYOUT
 
 PACKAGE = "vizwatch"
@@ -66,18 +66,13 @@ class VisualizationRunLayout(CheckpointLayout):
             info.problems.append("the run is still drawing, or stopped before it finished")
         elif all(isinstance(f.get("file"), str) and f.get("sha256") for f in frames):
             # each frame's size and sha256 are recorded as it is drawn: listing checks sizes, `core verify` hashes
-            info.files = {f["file"]: {"size": f.get("size"), "sha256": f["sha256"]} for f in frames}
-            for name, entry in info.files.items():
-                frame = os.path.join(path, name)
-                if os.path.basename(name) != name or name in ("", ".", ".."):  # a frame lies in its run folder
-                    info.status = "corrupt"
-                    info.problems.append(f"{name!r}: not a file name in the run folder (run_metadata.json is damaged)")
-                elif not os.path.isfile(frame):
-                    info.status = "corrupt"
-                    info.problems.append(f"{name}: missing (run_metadata.json lists it)")
-                elif entry["size"] is not None and os.path.getsize(frame) != entry["size"]:
-                    info.status = "corrupt"
-                    info.problems.append(f"{name}: {os.path.getsize(frame)} bytes, run_metadata.json records {entry['size']}")
+            files = {f["file"]: {"size": f.get("size"), "sha256": f["sha256"]} for f in frames}
+            problem = files_problem(files)
+            if problem is not None:  # a damaged record never sends the listing or verify outside the run
+                info.status, info.problems = "corrupt", [f"run_metadata.json: {problem}"]
+            else:
+                info.files = files
+                check_file_sizes(info, path, "run_metadata.json")
         else:  # written before vizwatch recorded its frames' hashes: nothing can vouch for them
             info.status = "unverified"
             info.problems.append("the run's metadata records no hashes of its frames (written by an older vizwatch), so `core verify` cannot check them")
