@@ -37,6 +37,30 @@ def test_the_split_is_by_shape_deterministic_and_stratified():
         assert n_held >= 1 and n_all - n_held >= 1 and abs(n_held - 0.2 * n_all) <= 1, cls
 
 
+def test_a_split_seed_draws_another_split_of_the_same_sizes():
+    programs = read_programs(human_designed_shapes())
+    shipped, other = shape_split(programs), shape_split(programs, seed=1)
+    assert shape_split(programs, seed=0) == shipped and shape_split(programs, seed=1) == other
+    assert {p.name for p in other.held_out} != {p.name for p in shipped.held_out}
+    assert other.counts() == shipped.counts()  # the same number of held-out shapes in every super class
+    assert not {p.name for p in other.train} & {p.name for p in other.held_out}
+
+
+def test_a_split_seed_reaches_the_data_and_leaves_the_shipped_split_alone(tmp_path):
+    assert "split_seed" not in make_config("quick", split_seed=0).data_settings()  # existing roots keep their data
+    pipeline = Pipeline(make_config("quick", split_seed=2, **TINY), tmp_path, echo=lambda line: None, progress=False)
+    assert pipeline.data_hash() != Pipeline(make_config("quick", **TINY), tmp_path).data_hash()
+    record, _ = pipeline.generate_data()
+    held = {p.name for p in read_programs(tmp_path / "processed_data/shapes/split_2/held_out_shapes.tsv")}
+    assert held == {p.name for p in shape_split(read_programs(human_designed_shapes()), seed=2).held_out}
+    assert record["metrics"]["split_seed"] == 2 and not (tmp_path / "processed_data/shapes/held_out_shapes.tsv").exists()
+    real = json.loads((next((tmp_path / "processed_data/real_bongard").iterdir()) / "annotations.json").read_text())
+    assert {a["shape"] for a in real["annotations"]} <= held
+    train = json.loads((tmp_path / "processed_data/quick_synthetic/train/annotations.json").read_text())
+    drawn = {a.get("shape") for a in train["annotations"]} - {None}
+    assert drawn and not drawn & held
+
+
 def test_a_perturbed_program_keeps_its_super_class_structure():
     rng = np.random.default_rng(7)
     for program in read_programs(human_designed_shapes()):

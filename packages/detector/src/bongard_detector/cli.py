@@ -47,7 +47,11 @@ def _pipeline_options(f):
         click.option("--workers", type=click.IntRange(min=0, max=256), default=None, help="Data-loading and generation processes."),
         click.option("--epoch-checkpoints/--no-epoch-checkpoints", default=None,
                      help="A resumable checkpoint after every epoch (default) or only the final model (an interrupted run starts over)."),
-        click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=None),
+        click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=None,
+                     help="Seed of the data renders and the training (default 0)."),
+        click.option("--split-seed", type=click.IntRange(0, 2**32 - 1), default=None,
+                     help="Which human-designed shapes are held out: 0 (default) the shipped split, another value another "
+                          "split of the same size per super class (report the real figure over several)."),
         click.option("--score-threshold", type=FiniteFloatRange(0, 1), default=None, help="Evaluation: minimum detection score."),
         click.option("--rescore/--no-rescore", default=None,
                      help="Evaluation: multiply detection scores by the shape classifier's (default: on when the model has one)."),
@@ -82,7 +86,9 @@ def _print_results(results: dict, as_json: bool) -> None:
     click.echo(f"results: {results['results_file']}")
     shapes = (results.get("data") or {}).get("shapes")
     if shapes:
-        click.echo(f"human-designed shapes: {shapes['train']['total']} for training, {shapes['held_out']['total']} held out (the real set)")
+        split = results["data"].get("split_seed") or 0
+        click.echo(f"human-designed shapes: {shapes['train']['total']} for training, {shapes['held_out']['total']} held out "
+                   f"(the real set; split seed {split}{', the shipped split' if not split else ''})")
     for name, m in (results.get("evaluation") or {}).items():
         _print_metrics({"real": "real (held-out shapes)", "synthetic": "synthetic test split"}.get(name, name), m)
     click.echo(format_targets(results["targets"]))

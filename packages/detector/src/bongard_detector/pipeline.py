@@ -56,6 +56,7 @@ class PipelineConfig:
     min_size: float = 0.15  # shape size (larger side) as a fraction of the image
     max_size: float = 0.45
     seed: int = 0
+    split_seed: int = 0  # which human-designed shapes are held out (shapes.shape_split; 0 = the shipped split)
     train: TrainConfig = field(default_factory=TrainConfig)
     eval_batch_size: int = 8
     score_threshold: float = 0.05
@@ -66,7 +67,10 @@ class PipelineConfig:
 
         keys = ("dataset_size", "test_size", "real_size", "val_size", "program_share", "perturb", "image_size", "max_shapes",
                 "min_size", "max_size", "seed")  # fmt: skip
-        return {"version": DATA_VERSION, "held_out_fraction": HELD_OUT_FRACTION, **{k: getattr(self, k) for k in keys}}
+        settings = {"version": DATA_VERSION, "held_out_fraction": HELD_OUT_FRACTION, **{k: getattr(self, k) for k in keys}}
+        if self.split_seed:  # only when not the shipped split, so that existing roots keep their data and models
+            settings["split_seed"] = self.split_seed
+        return settings
 
 
 PROFILES = {
@@ -196,6 +200,8 @@ class Pipeline:
         c = self.config
         shapes = dict(max_shapes=c.max_shapes, min_size=c.min_size, max_size=c.max_size)
         shape_dir = self.root / "processed_data" / "shapes"
+        if c.split_seed:  # another split beside the shipped one: its own files, so neither stage's outputs move
+            shape_dir = shape_dir / f"split_{c.split_seed}"
         train_shapes, held_out_shapes = shape_dir / "train_shapes.tsv", shape_dir / "held_out_shapes.tsv"
         mixed = dict(programs=str(train_shapes), program_share=c.program_share, perturb=c.perturb, **shapes)
         splits = {
@@ -209,11 +215,11 @@ class Pipeline:
         def work():
             import shutil
 
-            split = shape_split(read_programs(human_designed_shapes()))
+            split = shape_split(read_programs(human_designed_shapes()), seed=c.split_seed)
             shape_dir.mkdir(parents=True, exist_ok=True)
             write_programs(list(split.train), train_shapes)
             write_programs(list(split.held_out), held_out_shapes)
-            metrics = {"shapes": split.counts()}
+            metrics = {"shapes": split.counts(), "split_seed": c.split_seed}
             outputs = [self._relative(file_output(p)) for p in (train_shapes, held_out_shapes)]
             for name, (out, gen) in splits.items():
                 shutil.rmtree(out, ignore_errors=True)

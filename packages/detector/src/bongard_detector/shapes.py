@@ -5,6 +5,8 @@
   their shape function name and the first ``held_out_fraction`` of them (at least one) are held out.
   The held-out shapes are never rendered into training data; the real figures are measured on them.
   A hash rather than a list: a shape added to the TSV lands on one side without moving the others.
+  ``seed`` 0 is that split (the name's hash); another seed hashes ``"<seed>/<name>"`` instead, which
+  draws another split of the same sizes per class, so a figure can be reported over several splits.
 * :func:`perturb`: a program-level variation that keeps the super class. Every distinct line length
   or arc radius is scaled by one factor (so equal lengths stay equal: a sector's radii still equal its
   arc's radius), every distinct arc angle and turn by one factor within a fifth of that (a zero turn stays zero,
@@ -25,8 +27,8 @@ from bongard_detector.programs import CLASSES, Action, ShapeProgram
 HELD_OUT_FRACTION = 0.2
 
 
-def _rank(name: str) -> str:
-    return hashlib.sha256(name.encode()).hexdigest()
+def _rank(name: str, seed: int = 0) -> str:
+    return hashlib.sha256((f"{seed}/{name}" if seed else name).encode()).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -44,8 +46,8 @@ class ShapeSplit:
         return out
 
 
-def shape_split(programs: list[ShapeProgram], held_out_fraction: float = HELD_OUT_FRACTION) -> ShapeSplit:
-    """Train and held-out shapes, stratified by super class (see the module's docstring)."""
+def shape_split(programs: list[ShapeProgram], held_out_fraction: float = HELD_OUT_FRACTION, seed: int = 0) -> ShapeSplit:
+    """Train and held-out shapes, stratified by super class; ``seed`` picks the split (see the module's docstring)."""
     if not 0 < held_out_fraction < 1:
         raise ValueError(f"held_out_fraction {held_out_fraction}: expected a fraction strictly between 0 and 1")
     by_class: dict[str, list[ShapeProgram]] = defaultdict(list)
@@ -53,7 +55,7 @@ def shape_split(programs: list[ShapeProgram], held_out_fraction: float = HELD_OU
         by_class[program.super_class].append(program)
     held: set[str] = set()
     for members in by_class.values():
-        ordered = sorted(members, key=lambda p: _rank(p.name))
+        ordered = sorted(members, key=lambda p: _rank(p.name, seed))
         count = max(1, round(held_out_fraction * len(ordered))) if len(ordered) > 1 else 0
         held.update(p.name for p in ordered[:count])
     return ShapeSplit(tuple(p for p in programs if p.name not in held), tuple(p for p in programs if p.name in held))
