@@ -276,7 +276,7 @@ def quality() -> None:
     splits = [int(s) for s in os.environ.get("BENCH_DETECTOR_SPLITS", "0,1,2,3,4").split(",")]
     extra = shlex.split(os.environ.get("BENCH_DETECTOR_QUALITY_ARGS", ""))
     detector = Path(sys.executable).parent / "detector"
-    rows = []
+    rows, worst = [], {}
     for split in splits:
         root = OUT / f"det_quality_split{split}"
         shutil.rmtree(root, ignore_errors=True)
@@ -286,9 +286,12 @@ def quality() -> None:
         minutes = (time.perf_counter() - start) / 60
         results = json.loads((root / "results" / "system1_training_results.json").read_text())
         real, synthetic = results["evaluation"]["real"], results["evaluation"]["synthetic"]
-        rows.append({"split_seed": split, "seed": split, "held_out_ap50": real["AP50"], "held_out_ap": real["AP"],
+        rows.append({"split_seed": split, "held_out_ap50": real["AP50"], "held_out_ap": real["AP"],
                      "synthetic_ap50": synthetic["AP50"], "minutes": minutes, "held_out_per_class_ap50": real["per_class_ap50"],
                      "shapes": results["data"]["shapes"]["held_out"]["total"]})  # fmt: skip
+        for t in results["targets"]:  # the pipeline's own targets and values: the bench does not restate them
+            key = (t["dataset"], t["metric"], t["target"])
+            worst[key] = min(worst.get(key, t["value"]), t["value"])
         print(json.dumps({"detector_quality_run": rows[-1]}))
         shutil.rmtree(root, ignore_errors=True)
     held, synthetic = [r["held_out_ap50"] for r in rows], [r["synthetic_ap50"] for r in rows]
@@ -301,8 +304,9 @@ def quality() -> None:
         "peak_rss_gib": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2**20,
         "splits": ",".join(map(str, splits)),
     }
-    met = min(held) >= 0.80 and min(synthetic) >= 0.95 and figures["slowest_minutes"] < 20
-    report("detector_quality", figures, "worst split: held-out AP@0.5 >= 0.80 and synthetic >= 0.95, every run under 20 minutes", met)
+    met = all(value >= target for (_, _, target), value in worst.items()) and figures["slowest_minutes"] < 20
+    goal = " and ".join(f"{dataset} {metric} >= {target}" for dataset, metric, target in worst)
+    report("detector_quality", figures, f"on the worst split {goal}, every run under 20 minutes", met)
 
 
 SECTIONS = {
