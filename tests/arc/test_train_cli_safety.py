@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -57,18 +58,27 @@ def test_autosaves_resume_and_overwrite(tmp_path):
     assert json.loads(sidecar.read_text())["extra"]["run_id"] != before  # written by the new run
 
 
+def _autosaved_epochs(folder) -> list[int]:
+    return [int(re.search(r"_epoch_(\d+)\.pth\.manifest\.json$", p.name).group(1)) for p in folder.glob("autosave_*.pth.manifest.json")]
+
+
 def test_a_killed_arc_train_leaves_a_resumable_autosave(tmp_path):
-    long = [x for k, v in {**TINY, "epochs": 200, "batches_per_epoch": 3}.items() for x in ("--set", f"{k}={v}")]
+    config = {**TINY, "epochs": 100_000, "batches_per_epoch": 3}  # far more than it can train before the kill
+    long = [x for k, v in config.items() for x in ("--set", f"{k}={v}")]
     arc = os.path.join(os.path.dirname(sys.executable), "arc")
-    process = subprocess.Popen([arc, "train", "--checkpoint-dir", str(tmp_path), *long], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process = subprocess.Popen(
+        [arc, "train", "--checkpoint-dir", str(tmp_path), *long], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     try:
         deadline = time.time() + 120
-        while not list(tmp_path.glob("autosave_*epoch_0002.pth.manifest.json")) and time.time() < deadline:
-            time.sleep(0.1)
+        while max(_autosaved_epochs(tmp_path), default=0) < 2 and process.poll() is None and time.time() < deadline:
+            time.sleep(0.05)
         process.send_signal(signal.SIGKILL)
     finally:
         process.kill()
         process.wait()
+    assert process.returncode == -signal.SIGKILL, "arc train ended by itself before it was killed"
+    assert not list(tmp_path.glob("final_*.pth")), "arc train finished before it was killed"
     saved = sorted(tmp_path.glob("autosave_*.pth"))
     assert saved, "no autosave before the kill"
     verify = subprocess.run(
@@ -78,7 +88,7 @@ def test_a_killed_arc_train_leaves_a_resumable_autosave(tmp_path):
     from arc_comm.config import ArcConfig
     from arc_comm.session import TrainingSession
 
-    session = TrainingSession(ArcConfig(**{**TINY, "epochs": 200, "batches_per_epoch": 3}), tmp_path)
+    session = TrainingSession(ArcConfig(**config), tmp_path)
     try:
         assert session.load(saved[-1]) >= 2  # the killed run continues from its autosave
     finally:
