@@ -68,6 +68,7 @@ def test_resume_after_kill_9_matches_uninterrupted_run(tmp_path):
         time.sleep(0.005)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
+    assert proc.returncode == -signal.SIGKILL, "the run ended before it was killed: nothing was resumed"
     done = subprocess.run([core, "example-train", "--resume", str(tmp_path / "crash"), *flags[-1:]], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     a, b = _final(tmp_path / "full"), _final(tmp_path / "crash")

@@ -201,6 +201,7 @@ def test_resume_after_kill_gives_the_same_final_metrics(dataset, tmp_path):
         time.sleep(0.01)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
+    assert proc.returncode == -signal.SIGKILL, "the run ended before it was killed: nothing was resumed"
     done = subprocess.run(
         [spinlock, *args, "--output", str(crash), "--resume-from", str(crash / "last_model.pt")], capture_output=True, text=True
     )
