@@ -13,7 +13,7 @@ import pytest
 # xdist's workers share the machine's cores: each gets its share of OpenMP/MKL threads, and the
 # subprocesses a test starts inherit it. Left at torch's default (every core per worker), the
 # workers' thread pools fight over the cores and the suite ran 1.5x slower on 2 cores
-# (898 s against 608 s, `pytest -n 2`, 2026-12-08).
+# (898 s against 608 s, `pytest -n 2`, one run each, 2026-12-08).
 if "PYTEST_XDIST_WORKER" in os.environ:
     _cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     _threads = str(max(1, _cores // int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))))
