@@ -14,6 +14,24 @@ TINY = dict(hidden_dim=16, latent_dim=16, embedding_dim=8, num_conv_layers=2, ma
             epochs=2, batches_per_epoch=5, val_grids=50)  # fmt: skip
 
 
+@pytest.fixture(autouse=True)
+def _sessions_are_closed(monkeypatch, tmp_path):
+    """Every session a test opens is closed at its end, as `arc train` and the app close theirs: its
+    TensorBoard writer thread must not outlive the test's tmp_path (asked for here so that it is
+    removed after the sessions are closed; closing twice is harmless)."""
+    opened = []
+    open_session = TrainingSession.__init__
+
+    def recording_init(self, *args, **kwargs):
+        open_session(self, *args, **kwargs)
+        opened.append(self)
+
+    monkeypatch.setattr(TrainingSession, "__init__", recording_init)
+    yield
+    for session in opened:
+        session.close()
+
+
 def test_resume_continues_exactly_where_the_save_was_taken(tmp_path):
     straight = TrainingSession(ArcConfig(**TINY), tmp_path)
     straight.request_save("early")  # taken after epoch 1, batch 1
