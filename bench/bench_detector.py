@@ -14,6 +14,8 @@ Reproduce by hand:
 Pass section names to run some only: python bench/bench_detector.py generation pipeline predict precision attributes
 `quality` (not run by default: about 16 minutes a split) is issue #20's figures over five shape splits:
     BENCH_DETECTOR_SPLITS=0,1,2,3,4 python bench/bench_detector.py quality
+`count_ceiling` (not run by default, seconds): how well exact line and arc counts alone would name
+the held-out shapes of each split (a random forest on the programs; EXPERIMENTS.md).
 (BENCH_DETECTOR_MODEL=models/quick/final times `predict` with that model instead of a small one.)
 """
 
@@ -309,6 +311,85 @@ def quality() -> None:
     report("detector_quality", figures, f"on the worst split {goal}, every run under 20 minutes", met)
 
 
+def _program_counts(program) -> list[float]:
+    """Line and arc actions, as written in the program."""
+    return [sum(a.kind == "line" for a in program.actions), sum(a.kind == "arc" for a in program.actions)]
+
+
+def _visible_counts(program) -> list[float]:
+    """Line and arc actions as a drawing shows them: a line under a tenth of the longest dropped, a
+    line that goes on from the line before it without turning (under 3 degrees) merged into it."""
+    longest = max((a.length for a in program.actions if a.kind == "line"), default=1.0)
+    lines = arcs = 0
+    previous = None
+    for i, action in enumerate(program.actions):
+        if action.kind == "arc":
+            arcs, previous = arcs + 1, "arc"
+        elif action.length >= 0.1 * longest and not (i and previous == "line" and abs(action.turn) < 3):
+            lines, previous = lines + 1, "line"
+    return [lines, arcs]
+
+
+def _program_features(program) -> list[float]:
+    """The program's counts plus its action count, closure, lines under a quarter of the longest,
+    turns over 20 degrees and total arc angle (turns)."""
+    import numpy as np
+
+    from bongard_detector.programs import trace
+
+    points = np.concatenate(trace(program))
+    extent = float(np.ptp(points, axis=0).max()) or 1.0
+    lengths = [a.length for a in program.actions if a.kind == "line"]
+    short = sum(length < 0.25 * max(lengths) for length in lengths) if lengths else 0
+    return [*_program_counts(program), len(program.actions), float(np.linalg.norm(points[-1] - points[0]) < 0.05 * extent), short,
+            sum(abs(a.turn) > 20 for a in program.actions[1:]), sum(abs(a.angle) for a in program.actions if a.kind == "arc") / 360]  # fmt: skip
+
+
+def count_ceiling() -> None:
+    """How well counts alone name the held-out shapes of each split, no images involved (issue #20's
+    diagnosis, EXPERIMENTS.md): a random forest (500 trees, three forest seeds) fitted on the train
+    shapes' counts names the 84 held-out shapes; accuracy and mean per-class AP of the shapes ranked
+    by the forest's probability. Seconds; not in the default sections (a figure, not a speed)."""
+    import numpy as np
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.metrics import average_precision_score
+
+    from bongard_detector.programs import CLASSES, human_designed_shapes, read_programs
+    from bongard_detector.shapes import shape_split
+
+    programs = read_programs(human_designed_shapes())
+    splits = [int(s) for s in os.environ.get("BENCH_DETECTOR_SPLITS", "0,1,2,3,4").split(",")]
+    figures = {}
+    for name, features in (
+        ("program_counts", _program_counts),
+        ("visible_counts", _visible_counts),
+        ("program_features", _program_features),
+    ):
+        accuracy, mean_ap = [], []
+        for split in splits:
+            split_shapes = shape_split(programs, seed=split)
+            train, held = split_shapes.train, split_shapes.held_out
+            x, y = np.array([features(p) for p in train]), np.array([p.category for p in train])
+            xh, yh = np.array([features(p) for p in held]), np.array([p.category for p in held])
+            runs = []
+            for forest_seed in range(3):
+                forest = RandomForestClassifier(500, random_state=forest_seed).fit(x, y)
+                scores = np.zeros((len(xh), len(CLASSES)))
+                scores[:, forest.classes_] = forest.predict_proba(xh)
+                aps = [average_precision_score(yh == c, scores[:, c]) for c in range(len(CLASSES)) if (yh == c).any()]
+                runs.append(((scores.argmax(1) == yh).mean(), np.mean(aps)))
+            accuracy.append(float(np.mean([r[0] for r in runs])))
+            mean_ap.append(float(np.mean([r[1] for r in runs])))
+        print(
+            json.dumps(
+                {name: {"splits": splits, "accuracy": [round(a, 3) for a in accuracy], "mean_per_class_ap": [round(a, 3) for a in mean_ap]}}
+            )
+        )
+        figures[f"{name}_ap_mean"], figures[f"{name}_ap_worst"] = float(np.mean(mean_ap)), min(mean_ap)
+    report("detector_count_ceiling", figures, "(a diagnosis, not #20's target) exact visible counts would name the held-out shapes at mean per-class AP >= 0.80 on the worst split",
+           figures["visible_counts_ap_worst"] >= 0.80)  # fmt: skip
+
+
 SECTIONS = {
     "generation": generation,
     "pipeline": pipeline,
@@ -316,8 +397,9 @@ SECTIONS = {
     "precision": precision,
     "attributes": attributes,
     "quality": quality,
+    "count_ceiling": count_ceiling,
 }
-DEFAULT = [name for name in SECTIONS if name != "quality"]  # quality: about 16 minutes a split
+DEFAULT = [name for name in SECTIONS if name not in ("quality", "count_ceiling")]  # figures of issue #20, not speeds
 
 
 def main() -> None:
