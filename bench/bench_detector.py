@@ -263,6 +263,11 @@ def attributes() -> None:
     )  # fmt: skip
 
 
+def _splits() -> list[int]:
+    """The shape-split seeds of BENCH_DETECTOR_SPLITS (default 0,1,2,3,4)."""
+    return [int(s) for s in os.environ.get("BENCH_DETECTOR_SPLITS", "0,1,2,3,4").split(",")]
+
+
 def quality() -> None:
     """Issue #20's figures as the house rule asks for them: `detector validate --profile quick --seed S
     --split-seed S` for every S of BENCH_DETECTOR_SPLITS (default 0,1,2,3,4; each run also holds out
@@ -275,7 +280,7 @@ def quality() -> None:
     import statistics
     import subprocess
 
-    splits = [int(s) for s in os.environ.get("BENCH_DETECTOR_SPLITS", "0,1,2,3,4").split(",")]
+    splits = _splits()
     extra = shlex.split(os.environ.get("BENCH_DETECTOR_QUALITY_ARGS", ""))
     detector = Path(sys.executable).parent / "detector"
     rows, worst = [], {}
@@ -358,7 +363,7 @@ def count_ceiling() -> None:
     from bongard_detector.shapes import shape_split
 
     programs = read_programs(human_designed_shapes())
-    splits = [int(s) for s in os.environ.get("BENCH_DETECTOR_SPLITS", "0,1,2,3,4").split(",")]
+    splits = _splits()
     figures = {}
     for name, features in (
         ("program_counts", _program_counts),
@@ -366,11 +371,12 @@ def count_ceiling() -> None:
         ("program_features", _program_features),
     ):
         accuracy, mean_ap = [], []
+        row = {p.name: features(p) for p in programs}  # once per shape, whatever the split
         for split in splits:
             split_shapes = shape_split(programs, seed=split)
             train, held = split_shapes.train, split_shapes.held_out
-            x, y = np.array([features(p) for p in train]), np.array([p.category for p in train])
-            xh, yh = np.array([features(p) for p in held]), np.array([p.category for p in held])
+            x, y = np.array([row[p.name] for p in train]), np.array([p.category for p in train])
+            xh, yh = np.array([row[p.name] for p in held]), np.array([p.category for p in held])
             runs = []
             for forest_seed in range(3):
                 forest = RandomForestClassifier(500, random_state=forest_seed).fit(x, y)
